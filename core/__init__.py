@@ -1,0 +1,1 @@
+"""Shared kernel of abuse-desk: contracts, settings, logging, broker and database glue."""

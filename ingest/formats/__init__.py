@@ -1,0 +1,1 @@
+"""Report formats: one module per format family, all pure (bytes in, AbuseReport out)."""
