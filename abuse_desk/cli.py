@@ -1,0 +1,246 @@
+"""The `abuse-desk` command: run the pipeline, serve one component, and the ops and script subcommands."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from core.errors import AbuseDeskError, ConfigError
+from core.logging import configure_logging
+from core.settings import Settings, load_settings
+
+app = typer.Typer(help="abuse-desk: the hosting provider's abuse desk.", no_args_is_help=True, add_completion=False)
+cases_app = typer.Typer(help="Cases for ops and scripts.", no_args_is_help=True)
+inventory_app = typer.Typer(help="Customers, services and resources.", no_args_is_help=True)
+scheduler_app = typer.Typer(help="Deadlines.", no_args_is_help=True)
+dead_app = typer.Typer(help="Dead letters.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(cases_app, name="cases")
+app.add_typer(inventory_app, name="inventory")
+app.add_typer(scheduler_app, name="scheduler")
+app.add_typer(dead_app, name="dead")
+app.add_typer(db_app, name="db")
+console = Console()
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        err.print(f"[bold red]configuration error:[/] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _run(coro: Any) -> Any:
+    try:
+        return asyncio.run(coro)
+    except AbuseDeskError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, default=_json_default, ensure_ascii=False)
+
+
+@app.command()
+def run(log_level: str = "INFO") -> None:
+    """Every component in one process (small installs and demos)."""
+    from abuse_desk.runtime import COMPONENTS, serve
+
+    configure_logging(log_level)
+    _run(serve(_settings(), COMPONENTS))
+
+
+@app.command("serve")
+def serve_one(component: str, log_level: str = "INFO") -> None:
+    """One component: smtp, normalize, policy, scheduler, suspend, notify."""
+    from abuse_desk.runtime import COMPONENTS, PLANNED, serve
+
+    if component in PLANNED:
+        err.print(f"[bold red]{component}[/] is not part of this release yet")
+        raise typer.Exit(2)
+    if component not in COMPONENTS:
+        err.print(f"unknown component {component!r}: choose from {', '.join(COMPONENTS)}")
+        raise typer.Exit(2)
+    configure_logging(log_level)
+    _run(serve(_settings(), (component,)))
+
+
+@app.command()
+def parse(
+    files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, readable=True)],
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
+) -> None:
+    """Parse mail files offline."""
+    from ingest.parse import parse_report
+
+    for path in files:
+        report = parse_report(path.read_bytes())
+        data = {"file": str(path)} | report.model_dump(mode="json", exclude={"envelope", "schema_version"})
+        if as_json:
+            sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+        else:
+            console.print(f"[bold]{path}[/]: {report.format} / {report.category}"
+                          f" ips={report.source_ips} domains={report.domains} urls={report.urls}"
+                          f" reporter={report.reporter}")
+            for warning in report.parse_warnings:
+                console.print(f"  warning: {warning}")
+
+
+@inventory_app.command("import")
+def inventory_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
+    """Load customers, services and resources (JSON of design §5)."""
+    from abuse_desk import ops
+
+    counts = _run(ops.import_inventory(_settings(), str(file)))
+    console.print(f"imported {counts['customers']} customers, {counts['services']} services,"
+                  f" {counts['resources']} resources")
+
+
+@cases_app.command("list")
+def cases_list(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    status: Annotated[str | None, typer.Option("--status")] = None,
+) -> None:
+    """Cases, newest first."""
+    from abuse_desk import ops
+
+    rows = _run(ops.list_cases(_settings(), status))
+    if as_json:
+        sys.stdout.write(_dump(rows) + "\n")
+        return
+    table = Table("id", "status", "category", "customer", "reports", "opened", "SLA due", "deadline", "rules")
+    for r in rows:
+        table.add_row(r["id"], r["status"], r["category"], r["customer_id"] or "-", str(r["report_count"]),
+                      _short(r["opened_at"]), _short(r["sla_due_at"]), _short(r["deadline_at"]),
+                      ", ".join(r["rules"]))
+    console.print(table)
+
+
+def _short(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+@cases_app.command("show")
+def cases_show(case_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """One case with its reports and history."""
+    from abuse_desk import ops
+
+    case = _run(ops.show_case(_settings(), case_id))
+    if as_json:
+        sys.stdout.write(_dump(case) + "\n")
+        return
+    for key in ("id", "status", "category", "customer_id", "service_ids", "report_count", "opened_at",
+                "sla_due_at", "deadline_at", "rules"):
+        console.print(f"[bold]{key}[/]: {case[key]}")
+    console.print("[bold]history[/]:")
+    for h in case["history"]:
+        rules = "; ".join(f"{r['name']}: {r['reason']}" for r in h["rules"])
+        console.print(f"  {_short(h['at'])} {h['kind']} {h['outcome'] or ''} {rules}")
+
+
+def _case_action(action: str) -> Any:
+    def command(case_id: str, reason: Annotated[str, typer.Option("--reason", help="why (kept in the audit trail)")]) -> None:
+        from abuse_desk import ops
+
+        case = _run(ops.case_action(_settings(), case_id, action, reason))
+        console.print(f"case {case['id']} is now {case['status']}")
+
+    command.__doc__ = {
+        "resolve": "The customer fixed it: no suspension at the deadline.",
+        "confirm": "Facts verified by a human: apply the policy.",
+        "reject": "Not founded: close it (the complainant is told).",
+        "lift": "Support lifts the suspension (the customer is told).",
+    }[action]
+    return command
+
+
+for _action in ("resolve", "confirm", "reject", "lift"):
+    cases_app.command(_action)(_case_action(_action))
+
+
+@scheduler_app.command("tick")
+def scheduler_tick(now: Annotated[str | None, typer.Option("--now", help="ISO 8601; default: now")] = None) -> None:
+    """Fire the deadlines due at that time."""
+    from abuse_desk import ops
+
+    when = datetime.now(UTC)
+    if now:
+        try:
+            when = datetime.fromisoformat(now.replace("Z", "+00:00"))
+        except ValueError as exc:
+            err.print(f"--now {now!r} is not ISO 8601")
+            raise typer.Exit(2) from exc
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+    fired = _run(ops.tick(_settings(), when))
+    console.print(f"fired {len(fired)} deadline(s)" + (f": {', '.join(fired)}" if fired else ""))
+
+
+@app.command()
+def queues(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Depth, consumers and dead letters per queue."""
+    from abuse_desk import ops
+
+    stats = _run(ops.queue_stats(_settings()))
+    if as_json:
+        sys.stdout.write(_dump(stats) + "\n")
+        return
+    table = Table("queue", "messages", "consumers", "dead letters")
+    for s in stats:
+        table.add_row(s["queue"], str(s["messages"]), str(s["consumers"]),
+                      f"[red]{s['dead']}[/]" if s["dead"] else "0")
+    console.print(table)
+
+
+@dead_app.command("list")
+def dead_list(queue: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Dead letters of a queue (they stay where they are)."""
+    from abuse_desk import ops
+
+    letters = _run(ops.dead_list(_settings(), queue))
+    if as_json:
+        sys.stdout.write(_dump(letters) + "\n")
+        return
+    for d in letters:
+        console.print(f"{d['message_id']} {d['type']} reason={d['reason']} deliveries={d['delivery_count']}")
+    console.print(f"{len(letters)} dead letter(s) in {queue}")
+
+
+@dead_app.command("replay")
+def dead_replay(queue: str) -> None:
+    """Put a queue's dead letters back to work (after the fix)."""
+    from abuse_desk import ops
+
+    moved = _run(ops.dead_replay(_settings(), queue))
+    console.print(f"replayed {moved} message(s) into {queue}")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the database migrations."""
+    from abuse_desk import ops
+
+    _run(ops.db_upgrade(_settings()))
+    console.print("database is up to date")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

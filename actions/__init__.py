@@ -1,0 +1,1 @@
+"""Action stage: carry out commands (suspend, lift, notify) idempotently and publish what happened."""

@@ -1,0 +1,114 @@
+"""Notifications: render once into the mail outbox when the command is first handled, then send with retries."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from actions.mailer import Mailer
+from actions.render import render
+from actions.tables import mail_outbox
+from core.db import upsert
+from core.errors import ContractError, PermanentError
+from core.messages import ActionFailed, Message, NotificationSent, SendNotification, utcnow
+from core.settings import NotifyConfig
+
+log = structlog.get_logger("actions.notify")
+
+Publish = Callable[[Message], Awaitable[None]]
+
+
+class NotifyWorker:
+    """Handles notification.send.v1: one outbox row per command (never two mails), sends due rows."""
+
+    def __init__(
+        self, engine: AsyncEngine, mailer: Mailer, config: NotifyConfig, publish: Publish,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.engine = engine
+        self.mailer = mailer
+        self.config = config
+        self.publish = publish
+        self.clock = clock
+        self._send_lock = asyncio.Lock()
+
+    async def handle(self, message: Message) -> None:
+        """Store the rendered mail (idempotent on the command id), then try to send it now."""
+        if not isinstance(message, SendNotification):
+            raise ContractError(f"actions.notify got {message.type}")
+        now = self.clock()
+        try:
+            mail = render(message, sender=self.config.from_address,
+                          default_language=self.config.default_language, now=now)
+        except PermanentError as exc:
+            await self.publish(ActionFailed(case_id=message.case_id, action="notify", reason=str(exc),
+                                            command_id=message.message_id))
+            return
+        row = {
+            "command_id": message.message_id, "case_id": message.case_id, "kind": message.kind,
+            "recipient": message.to, "mail_message_id": str(mail["Message-ID"]), "raw": mail.as_bytes(),
+            "state": "pending", "attempts": 0, "created_at": now, "next_attempt_at": now,
+        }
+        async with self.engine.begin() as conn:
+            await upsert(conn, mail_outbox, [row], ["command_id"], update=False)
+        await self.send_due(command_id=message.message_id)
+
+    async def send_due(self, *, command_id: str | None = None, limit: int = 50) -> int:
+        """Send pending mails whose time has come; returns how many were sent."""
+        sent = 0
+        async with self._send_lock:
+            now = self.clock()
+            query = select(mail_outbox).where(mail_outbox.c.state == "pending", mail_outbox.c.next_attempt_at <= now)
+            if command_id is not None:
+                query = query.where(mail_outbox.c.command_id == command_id)
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(query.order_by(mail_outbox.c.id).limit(limit))).mappings().all()
+            for row in rows:
+                sent += await self._attempt(dict(row), now)
+        return sent
+
+    async def _attempt(self, row: dict[str, object], now: datetime) -> int:
+        attempts = int(row["attempts"]) + 1  # type: ignore[call-overload]
+        try:
+            await self.mailer.send(bytes(row["raw"]), self.config.from_address, str(row["recipient"]))  # type: ignore[arg-type]
+        except PermanentError as exc:
+            await self._mark(row, state="failed", attempts=attempts, last_error=str(exc)[:1000])
+            await self.publish(ActionFailed(case_id=row["case_id"], action="notify",  # type: ignore[arg-type]
+                                            reason=str(exc), command_id=str(row["command_id"])))
+            return 0
+        except Exception as exc:  # noqa: BLE001 - transient: keep it and try again later
+            created = row["created_at"]
+            give_up = isinstance(created, datetime) and now - created > timedelta(days=self.config.give_up_after_days)
+            delays = self.config.retry_seconds
+            delay = delays[min(attempts - 1, len(delays) - 1)]
+            await self._mark(row, state="failed" if give_up else "pending", attempts=attempts,
+                             last_error=str(exc)[:1000], next_attempt_at=now + timedelta(seconds=delay))
+            log.warning("notify.deferred", recipient=row["recipient"], error=str(exc), attempts=attempts)
+            if give_up:
+                await self.publish(ActionFailed(case_id=row["case_id"], action="notify",  # type: ignore[arg-type]
+                                                reason=f"gave up: {exc}", command_id=str(row["command_id"])))
+            return 0
+        await self._mark(row, state="sent", attempts=attempts, sent_at=now)
+        await self.publish(NotificationSent(case_id=row["case_id"], kind=str(row["kind"]),  # type: ignore[arg-type]
+                                            to=str(row["recipient"]), mail_message_id=str(row["mail_message_id"]),
+                                            command_id=str(row["command_id"])))
+        return 1
+
+    async def _mark(self, row: dict[str, object], **values: object) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(update(mail_outbox).where(mail_outbox.c.id == row["id"]).values(**values))
+
+    async def send_forever(self, interval: float = 10.0) -> None:
+        """Background loop sending deferred mails."""
+        while True:
+            try:
+                await self.send_due()
+            except Exception as exc:  # noqa: BLE001 - keep the loop alive; the next round retries
+                log.warning("notify.loop_failed", error=repr(exc))
+            await asyncio.sleep(interval)
+

@@ -1,0 +1,88 @@
+"""Render notification mails from Jinja2 templates (fr, en) into EmailMessage objects. Pure: no I/O but templates."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
+
+from core.errors import PermanentError
+from core.messages import SendNotification
+
+TEMPLATES = Path(__file__).parent / "templates"
+LANGUAGES = ("fr", "en")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _localtime(value: str | None, tz: str = "Europe/Paris") -> str:
+    if not value:
+        return ""
+    try:
+        zone = ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("Europe/Paris")
+    when = datetime.fromisoformat(value).astimezone(zone)
+    return when.strftime("%Y-%m-%d %H:%M ") + (when.tzname() or tz)
+
+
+_env = Environment(
+    loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
+)
+_env.filters["localtime"] = _localtime
+
+
+def header_safe(text: str, limit: int = 200) -> str:
+    """A value fit for a header: control characters (CR, LF, ...) removed, length capped."""
+    return _CONTROL.sub(" ", text)[:limit].strip()
+
+
+def mail_message_id(command_id: str, domain: str) -> str:
+    """A stable Message-ID: the same command always yields the same id."""
+    return f"<{command_id}@{domain}>"
+
+
+def render(command: SendNotification, *, sender: str, default_language: str, now: datetime) -> EmailMessage:
+    """Build the mail for a notification command; PermanentError if it cannot be built (bad address...)."""
+    language = command.language if command.language in LANGUAGES else default_language
+    try:
+        template = _env.get_template(f"{language}/{command.kind}.txt.j2")
+    except TemplateNotFound as exc:
+        raise PermanentError(f"no template {command.kind!r} in {language}") from exc
+    text = template.render(**_defaults(command.context))
+    subject, _, body = text.partition("\n")
+    msg = EmailMessage()
+    try:
+        domain = sender.rpartition("@")[2]
+        msg["From"] = Address(addr_spec=sender)
+        msg["To"] = Address(addr_spec=header_safe(command.to, 320))
+    except (ValueError, IndexError) as exc:
+        raise PermanentError(f"cannot address a mail to {command.to!r}: {exc}") from exc
+    msg["Subject"] = header_safe(subject, 250)
+    msg["Date"] = format_datetime(now)
+    msg["Message-ID"] = mail_message_id(command.message_id, domain or "localhost")
+    msg["Auto-Submitted"] = "auto-replied"
+    msg["X-Abuse-Desk-Case"] = header_safe(command.case_id or "", 64)
+    if command.in_reply_to:
+        ref = header_safe(command.in_reply_to, 500)
+        if ref.startswith("<") and ref.endswith(">"):
+            msg["In-Reply-To"] = ref
+            msg["References"] = ref
+    msg.set_content(body.lstrip("\n"), charset="utf-8", cte="quoted-printable")
+    return msg
+
+
+def _defaults(context: dict[str, Any]) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "organisation": "", "support_url": "", "customer_name": "", "customer_timezone": "Europe/Paris",
+        "service_ids": [], "indicators": [], "deadline_at": None, "warning_hours": 48, "evidence": "",
+        "subject": "", "reasons": [], "outcome": "", "status": "", "category": "", "case_id": "",
+    }
+    return base | context
+

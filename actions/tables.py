@@ -1,0 +1,44 @@
+"""The action stage's tables: the suspension ledger and the mail outbox."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Index, Integer, LargeBinary, String, Table, Text
+
+from core.db import UTCDateTime, metadata
+
+suspensions = Table(
+    "suspensions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("service_id", String(64), nullable=False),
+    Column("customer_id", String(64), nullable=True),
+    Column("case_id", String(32), nullable=True, index=True),
+    Column("scope", String(16), nullable=False, default="account"),
+    Column("target", String(320), nullable=True),  # mailbox or domain for outgoing-mail suspensions
+    Column("backend", String(32), nullable=False, default="ledger"),
+    Column("reason", Text, nullable=False, default=""),
+    Column("command_id", String(64), nullable=False),
+    Column("suspended_at", UTCDateTime, nullable=False),
+    Column("lifted_at", UTCDateTime, nullable=True),
+    Column("lift_reason", Text, nullable=True),
+    Index("ix_suspensions_active", "service_id", "lifted_at"),
+)
+
+mail_outbox = Table(
+    "mail_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("command_id", String(64), nullable=False, unique=True),  # one mail per command, ever
+    Column("case_id", String(32), nullable=True, index=True),
+    Column("kind", String(32), nullable=False),
+    Column("recipient", String(320), nullable=False),
+    Column("mail_message_id", String(255), nullable=False),
+    Column("raw", LargeBinary, nullable=False),  # rendered once: a retry sends the same bytes
+    Column("state", String(16), nullable=False, default="pending"),  # pending, sent, failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Index("ix_mail_outbox_due", "state", "next_attempt_at"),
+)

@@ -1,0 +1,168 @@
+"""Versioned message contracts: events (past tense) and commands (imperative), with their envelope."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.errors import ContractError
+from core.report import AbuseReport, Envelope
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+def new_message_id() -> str:
+    """A fresh random message id."""
+    return uuid.uuid4().hex
+
+
+class Message(BaseModel):
+    """Envelope fields every message carries (design §6). Consumers ignore unknown fields."""
+
+    model_config = ConfigDict(extra="ignore", ser_json_bytes="base64", val_json_bytes="base64")
+
+    TYPE: ClassVar[str] = ""
+    KIND: ClassVar[Literal["event", "command"]] = "event"
+
+    type: str = ""
+    schema_version: int = 1
+    message_id: str = Field(default_factory=new_message_id)
+    occurred_at: datetime = Field(default_factory=utcnow)
+    report_id: str | None = None
+    case_id: str | None = None
+
+    def model_post_init(self, __context: Any) -> None:
+        if not self.type:
+            self.type = self.TYPE
+        elif self.type != self.TYPE:
+            raise ContractError(f"message type {self.type!r} given to {type(self).__name__}")
+
+    def to_bytes(self) -> bytes:
+        """JSON body as published on the broker."""
+        return self.model_dump_json().encode()
+
+
+# --- events ---------------------------------------------------------------------------------------
+
+
+class ReportReceived(Message):
+    """A raw mail accepted by the SMTP listener (the bytes exactly as received)."""
+
+    TYPE: ClassVar[str] = "report.received.v1"
+    raw: bytes
+    envelope: Envelope
+
+
+class ReportParsed(Message):
+    """A raw report turned into a normalized AbuseReport."""
+
+    TYPE: ClassVar[str] = "report.parsed.v1"
+    report: AbuseReport
+
+
+class ServiceSuspended(Message):
+    """Services were suspended by a backend (or already were)."""
+
+    TYPE: ClassVar[str] = "service.suspended.v1"
+    customer_id: str | None = None
+    service_ids: list[str] = Field(default_factory=list)
+    backend: str = ""
+    command_id: str = ""
+
+
+class ServiceLifted(Message):
+    """A suspension was lifted by a backend."""
+
+    TYPE: ClassVar[str] = "service.lifted.v1"
+    customer_id: str | None = None
+    service_ids: list[str] = Field(default_factory=list)
+    backend: str = ""
+    command_id: str = ""
+
+
+class NotificationSent(Message):
+    """A notification mail was delivered to the mail-out (Maildir or relay)."""
+
+    TYPE: ClassVar[str] = "notification.sent.v1"
+    kind: str
+    to: str
+    mail_message_id: str
+    command_id: str = ""
+
+
+class ActionFailed(Message):
+    """An action could not be carried out; ops must look at the case."""
+
+    TYPE: ClassVar[str] = "action.failed.v1"
+    action: str
+    reason: str
+    command_id: str = ""
+
+
+# --- commands -------------------------------------------------------------------------------------
+
+
+class SuspendService(Message):
+    """Stop the named services (the account's services, or one mailbox/domain)."""
+
+    TYPE: ClassVar[str] = "service.suspend.v1"
+    KIND: ClassVar[Literal["event", "command"]] = "command"
+    customer_id: str
+    service_ids: list[str]
+    scope: Literal["account", "service", "mailbox", "domain"] = "account"
+    reason: str = ""
+
+
+class LiftSuspension(Message):
+    """Restore what a case suspended (support lifted it, with a reason)."""
+
+    TYPE: ClassVar[str] = "service.lift.v1"
+    KIND: ClassVar[Literal["event", "command"]] = "command"
+    customer_id: str
+    service_ids: list[str]
+    reason: str = ""
+
+
+class SendNotification(Message):
+    """Write one mail to one person: the kind names the template, context fills it."""
+
+    TYPE: ClassVar[str] = "notification.send.v1"
+    KIND: ClassVar[Literal["event", "command"]] = "command"
+    kind: str
+    to: str
+    language: str = "fr"
+    in_reply_to: str | None = None
+    context: dict[str, Any] = Field(default_factory=dict)
+
+
+MESSAGE_TYPES: dict[str, type[Message]] = {
+    cls.TYPE: cls
+    for cls in (
+        ReportReceived,
+        ReportParsed,
+        ServiceSuspended,
+        ServiceLifted,
+        NotificationSent,
+        ActionFailed,
+        SuspendService,
+        LiftSuspension,
+        SendNotification,
+    )
+}
+
+
+def decode_message(body: bytes) -> Message:
+    """Parse a broker body into its message class; ContractError when it is not one of ours."""
+    try:
+        data = json.loads(body)
+        cls = MESSAGE_TYPES[data["type"]]
+        return cls.model_validate_json(body)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ContractError(f"not a valid abuse-desk message: {exc}") from exc

@@ -1,0 +1,162 @@
+"""Settings: one TOML file (policy, addresses) plus ABUSE_DESK_* environment variables, validated at start."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from core.errors import ConfigError
+
+ENV_VARS: dict[str, str] = {
+    "ABUSE_DESK_AMQP_URL": "amqp_url",
+    "ABUSE_DESK_DATABASE_URL": "database_url",
+    "ABUSE_DESK_SMTP_LISTEN": "smtp_listen",
+    "ABUSE_DESK_MAIL_OUT": "mail_out",
+    "ABUSE_DESK_PREFIX": "prefix",
+    "ABUSE_DESK_POLICY_LISTEN": "policy_listen",
+    "ABUSE_DESK_WEB_LISTEN": "web_listen",
+    "ABUSE_DESK_WEB_TOKEN": "web_token",
+    "ABUSE_DESK_METRICS_LISTEN": "metrics_listen",
+}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SmtpConfig(_Section):
+    """The abuse@ listener."""
+
+    hostname: str = "abuse-desk.localhost"
+    max_message_size: int = Field(default=10 * 1024 * 1024, gt=0, le=15 * 1024 * 1024)
+    max_recipients: int = Field(default=100, gt=0)
+    publish_timeout: float = Field(default=10.0, gt=0)
+
+
+class SlaConfig(_Section):
+    """The complainant's answer clock: working hours in the provider's time zone."""
+
+    hours: float = Field(default=24.0, gt=0)
+    timezone: str = "Europe/Paris"
+    day_start: int = Field(default=8, ge=0, le=23)
+    day_end: int = Field(default=18, ge=1, le=24)
+    working_days: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])  # Monday = 0
+    holidays_country: str = "FR"
+    holidays_subdivision: str | None = None
+    extra_closed_days: list[str] = Field(default_factory=list)  # ISO dates
+
+
+class PolicyConfig(_Section):
+    """The provider's published policy as numbers and switches (design §2). Pure data for decide()."""
+
+    warning_hours: float = Field(default=48.0, gt=0)
+    repeat_window_days: int = Field(default=365, ge=0)
+    # Feedback-loop complaints below this volume (per customer, within the window) stay "monitoring".
+    fbl_threshold: int = Field(default=5, ge=1)
+    fbl_window_hours: float = Field(default=24.0, gt=0)
+    required_customer_fields: list[str] = Field(default_factory=lambda: ["name", "email", "address"])
+    require_identity_verified: bool = True
+    check_email_deliverability: bool = False
+    notify_complainant: bool = True
+    sla: SlaConfig = Field(default_factory=SlaConfig)
+
+
+class NotifyConfig(_Section):
+    """Outgoing notification mails."""
+
+    from_address: str = "abuse@localhost"
+    organisation: str = "Example Hosting"
+    default_language: str = "fr"
+    support_url: str = "https://support.example.net/"
+    retry_seconds: list[int] = Field(default_factory=lambda: [60, 300, 1800, 3600, 14400, 43200, 86400])
+    give_up_after_days: float = 5.0
+
+
+class BrokerConfig(_Section):
+    """RabbitMQ client behaviour."""
+
+    prefetch: int = Field(default=20, gt=0)
+    connect_attempts: int = Field(default=30, gt=0)
+    retry_delay: float = Field(default=1.0, ge=0)
+
+
+class Settings(_Section):
+    """Everything a component needs; defaults work on a laptop (design §5)."""
+
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    database_url: str = "sqlite:///./var/abuse-desk.db"
+    smtp_listen: str = "127.0.0.1:2525"
+    mail_out: str = "./var/outbox"
+    prefix: str = ""
+    policy_listen: str = "127.0.0.1:10040"
+    web_listen: str = "127.0.0.1:8025"
+    web_token: str | None = None
+    metrics_listen: str = "127.0.0.1:9464"
+    abuse_addresses: list[str] = Field(default_factory=lambda: ["abuse@localhost"])
+    smtp: SmtpConfig = Field(default_factory=SmtpConfig)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    broker: BrokerConfig = Field(default_factory=BrokerConfig)
+
+    @field_validator("abuse_addresses")
+    @classmethod
+    def _lower(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("at least one abuse address is needed")
+        return [a.strip().lower() for a in v]
+
+    @field_validator("smtp_listen", "policy_listen", "web_listen", "metrics_listen")
+    @classmethod
+    def _host_port(cls, v: str) -> str:
+        split_host_port(v)
+        return v
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _amqp(cls, v: str) -> str:
+        if not v.startswith(("amqp://", "amqps://")):
+            raise ValueError("must start with amqp:// or amqps://")
+        return v
+
+
+def split_host_port(value: str) -> tuple[str, int]:
+    """'127.0.0.1:2525' or '[::1]:2525' -> (host, port); ValueError with a plain message otherwise."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{value!r} is not HOST:PORT")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def load_settings(
+    config_path: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read the TOML file (ABUSE_DESK_CONFIG or the given path) and the environment; ConfigError if invalid."""
+    env = os.environ if environ is None else environ
+    path = config_path or env.get("ABUSE_DESK_CONFIG")
+    data: dict[str, Any] = {}
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"configuration file {path} does not exist (ABUSE_DESK_CONFIG)") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from exc
+    for var, key in ENV_VARS.items():
+        if env.get(var):
+            data[key] = env[var]
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"])
+            env_name = next((k for k, v in ENV_VARS.items() if v == where), None)
+            origin = f" (environment {env_name})" if env_name and env.get(env_name) else ""
+            lines.append(f"  {where}{origin}: {err['msg']}")
+        source = f" in {path}" if path else ""
+        raise ConfigError("invalid configuration" + source + ":\n" + "\n".join(lines)) from exc

@@ -1,0 +1,57 @@
+"""The broker topology as one table: exchanges, quorum queues, their bindings and dead-letter queues."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EXCHANGE = "abuse-desk"  # topic exchange; routing key = message type
+DEAD_EXCHANGE = "abuse-desk.dead"  # direct exchange; routing key = source queue name
+DEFAULT_DELIVERY_LIMIT = 5
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """One work queue: who consumes it and which message types it receives."""
+
+    name: str
+    bindings: tuple[str, ...]
+    consumer: str  # the component (`abuse-desk serve X`) that consumes it
+    delivery_limit: int = DEFAULT_DELIVERY_LIMIT
+
+    @property
+    def dead(self) -> str:
+        """Name of the dead-letter queue of this queue."""
+        return f"{self.name}.dead"
+
+
+QUEUES: tuple[QueueSpec, ...] = (
+    QueueSpec("ingest.normalize", ("report.received.v1",), consumer="normalize"),
+    QueueSpec("policy.reports", ("report.parsed.v1",), consumer="policy"),
+    QueueSpec(
+        "policy.events",
+        ("service.suspended.v1", "service.lifted.v1", "notification.sent.v1", "action.failed.v1"),
+        consumer="policy",
+    ),
+    QueueSpec("actions.suspend", ("service.suspend.v1", "service.lift.v1"), consumer="suspend"),
+    QueueSpec("actions.notify", ("notification.send.v1",), consumer="notify"),
+)
+
+QUEUES_BY_NAME: dict[str, QueueSpec] = {q.name: q for q in QUEUES}
+
+
+def queue_arguments(spec: QueueSpec, prefix: str) -> dict[str, str | int]:
+    """Declaration arguments of a work queue: quorum, bounded redelivery, dead-letter target."""
+    return {
+        "x-queue-type": "quorum",
+        "x-delivery-limit": spec.delivery_limit,
+        "x-dead-letter-exchange": prefix + DEAD_EXCHANGE,
+        "x-dead-letter-routing-key": prefix + spec.name,
+    }
+
+
+DEAD_QUEUE_ARGUMENTS: dict[str, str | int] = {"x-queue-type": "quorum"}
+
+
+def routes_for(message_type: str) -> list[str]:
+    """Queues a message type is routed to (unprefixed names)."""
+    return [q.name for q in QUEUES if message_type in q.bindings]

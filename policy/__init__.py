@@ -1,0 +1,1 @@
+"""Policy stage: investigate reports, decide per the provider's policy, keep cases, deadlines and the outbox."""

@@ -1,0 +1,88 @@
+"""The inputs and output of decide(): facts gathered by the investigation, and the decision with its rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    """What the policy does with a report."""
+
+    REJECT = "reject"  # nothing we host: complainant told so
+    MONITOR = "monitor"  # below a volume threshold: kept, no action yet
+    REVIEW = "review"  # undecidable: a human decides, never suspend
+    WARN = "warn"  # first complaint: the customer has the warning period to act
+    SUSPEND = "suspend"  # services stopped, customer notified
+    JOIN = "join"  # joins an open case as more evidence; nothing new to do
+    NONE = "none"  # deadline check: nothing to do (resolved in time)
+
+
+STATUS_FOR: dict[Outcome, str] = {
+    Outcome.REJECT: "rejected",
+    Outcome.MONITOR: "monitoring",
+    Outcome.REVIEW: "needs-review",
+    Outcome.WARN: "warned",
+    Outcome.SUSPEND: "suspended",
+}
+
+OPEN_STATUSES = frozenset({"received", "monitoring", "needs-review", "warned"})
+CONFIRMED_STATUSES = frozenset({"warned", "resolved", "suspended", "lifted"})
+
+
+@dataclass(frozen=True)
+class RuleHit:
+    """A rule that fired, by its stable kebab-case name, and why (the audit trail)."""
+
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CustomerFacts:
+    """What the decision needs to know about the customer the indicators point to."""
+
+    id: str
+    created_at: datetime | None
+    detail_problems: tuple[str, ...] = ()
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Everything the investigation found, at the time of the incident."""
+
+    now: datetime
+    matched_services: tuple[str, ...] = ()
+    matched_indicators: tuple[str, ...] = ()
+    customer: CustomerFacts | None = None
+    account_services: tuple[str, ...] = ()
+    open_case_id: str | None = None
+    open_case_status: str | None = None
+    confirmed_cases_in_window: int = 0
+    feedback_loop_volume: int = 0  # feedback-loop reports for this customer in the window, this one included
+    has_indicators: bool = True
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The policy's answer for one report or one deadline."""
+
+    outcome: Outcome
+    rules: tuple[RuleHit, ...]
+    deadline_at: datetime | None = None
+    suspend_services: tuple[str, ...] = ()
+    notify_customer: str | None = None  # template kind
+    notify_complainant: str | None = None  # template kind
+    facts: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str | None:
+        """The case status this decision leads to (None: unchanged)."""
+        return STATUS_FOR.get(self.outcome)
+
+    @property
+    def rule_names(self) -> list[str]:
+        """Names of the rules that fired, in order."""
+        return [r.name for r in self.rules]

@@ -1,0 +1,113 @@
+"""The policy stage's tables: inventory (customers, services, resources) and cases with history, deadlines, outbox."""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, Index, Integer, String, Table, Text, UniqueConstraint
+
+from core.db import JSONType, UTCDateTime, metadata
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", Text, nullable=False, default=""),
+    Column("email", Text, nullable=False, default=""),
+    Column("phone", Text, nullable=False, default=""),
+    Column("address", Text, nullable=False, default=""),
+    Column("country", String(8), nullable=False, default=""),
+    Column("language", String(8), nullable=True),
+    Column("timezone", String(64), nullable=True),
+    Column("created_at", UTCDateTime, nullable=True),
+    Column("identity_verified", Boolean, nullable=False, default=False),
+    Column("extra", JSONType, nullable=True),
+)
+
+services = Table(
+    "services",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("customer_id", String(64), nullable=False, index=True),
+    Column("kind", String(64), nullable=False, default=""),
+    Column("name", Text, nullable=False, default=""),
+)
+
+resources = Table(
+    "resources",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("service_id", String(64), nullable=False, index=True),
+    Column("type", String(16), nullable=False),  # ip, cidr, domain, mailbox
+    Column("value", String(320), nullable=False),  # normalized: compressed IP, network, lower-case name
+    Column("valid_from", UTCDateTime, nullable=True),
+    Column("valid_to", UTCDateTime, nullable=True),
+    UniqueConstraint("service_id", "type", "value", "valid_from", name="uq_resources_assignment"),
+    Index("ix_resources_type_value", "type", "value"),
+)
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("status", String(16), nullable=False, index=True),
+    Column("category", String(32), nullable=False),
+    Column("customer_id", String(64), nullable=True, index=True),
+    Column("service_ids", JSONType, nullable=False),
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("sla_due_at", UTCDateTime, nullable=True),
+    Column("answered_at", UTCDateTime, nullable=True),
+    Column("deadline_at", UTCDateTime, nullable=True),
+    Column("warned_at", UTCDateTime, nullable=True),
+    Column("report_count", Integer, nullable=False, default=1),
+    Column("rules", JSONType, nullable=False),
+    Column("reporter", Text, nullable=True),
+    Column("reporter_kind", String(16), nullable=True),
+    Column("language", String(8), nullable=True),
+    Column("complaint_message_id", Text, nullable=True),
+    Column("needs_attention", Boolean, nullable=False, default=False),
+)
+
+case_reports = Table(
+    "case_reports",
+    metadata,
+    Column("report_id", String(64), primary_key=True),  # one report, one case: redelivery is a no-op
+    Column("case_id", String(32), nullable=False, index=True),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("reporter_kind", String(16), nullable=True),
+    Column("report", JSONType, nullable=False),
+)
+
+case_history = Table(
+    "case_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", String(32), nullable=False, index=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("kind", String(32), nullable=False),  # decision, ops, action
+    Column("outcome", String(32), nullable=True),
+    Column("rules", JSONType, nullable=False),  # [{"name": ..., "reason": ...}]
+    Column("detail", JSONType, nullable=False),
+)
+
+deadlines = Table(
+    "deadlines",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", String(32), nullable=False, index=True),
+    Column("kind", String(32), nullable=False),  # warning-expiry
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("state", String(16), nullable=False, default="pending"),  # pending, done, cancelled
+    Column("fired_at", UTCDateTime, nullable=True),
+    Index("ix_deadlines_state_due", "state", "due_at"),
+)
+
+outbox = Table(
+    "policy_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("message_id", String(64), nullable=False, unique=True),
+    Column("type", String(64), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("published_at", UTCDateTime, nullable=True, index=True),
+)
