@@ -1,0 +1,140 @@
+"""Runs `abuse-desk` as a user would: the real console script in a scratch directory, with its own prefix."""
+
+from __future__ import annotations
+
+import json
+import mailbox
+import os
+import smtplib
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from email import message_from_bytes, policy
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import AMQP_URL, free_port, require_service
+
+SCRIPT = str(Path(sys.executable).with_name("abuse-desk"))
+
+
+class Desk:
+    """A whole pipeline (`abuse-desk run`) in a scratch directory, plus helpers to drive and inspect it."""
+
+    def __init__(self, workdir: Path, env: dict[str, str] | None = None) -> None:
+        require_service("RabbitMQ", "127.0.0.1", 5672)
+        self.workdir = workdir
+        self.smtp_port = free_port()
+        self.prefix = f"e{uuid.uuid4().hex[:8]}."
+        self.env = os.environ.copy() | {
+            "ABUSE_DESK_AMQP_URL": AMQP_URL,
+            "ABUSE_DESK_SMTP_LISTEN": f"127.0.0.1:{self.smtp_port}",
+            "ABUSE_DESK_PREFIX": self.prefix,
+            "ABUSE_DESK_METRICS_LISTEN": f"127.0.0.1:{free_port()}",
+            "ABUSE_DESK_POLICY_LISTEN": f"127.0.0.1:{free_port()}",
+            "ABUSE_DESK_WEB_LISTEN": f"127.0.0.1:{free_port()}",
+        } | (env or {})
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [SCRIPT, *args], cwd=self.workdir, env=self.env, capture_output=True, text=True, timeout=120
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"abuse-desk {' '.join(args)} failed: {result.stdout}\n{result.stderr}")
+        return result
+
+    def start(self) -> None:
+        log = open(self.workdir / "run.log", "wb")  # noqa: SIM115 - kept open for the process's life
+        self.proc = subprocess.Popen([SCRIPT, "run"], cwd=self.workdir, env=self.env, stdout=log, stderr=log)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("abuse-desk run exited:\n" + self.log())
+            try:
+                with smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=2) as s:
+                    s.noop()
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise AssertionError("listener did not come up:\n" + self.log())
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self._delete_topology()
+
+    def _delete_topology(self) -> None:
+        import asyncio
+
+        from core.broker import Broker
+
+        async def delete() -> None:
+            b = Broker(AMQP_URL, self.prefix)
+            await b.connect(attempts=2)
+            await b.delete_topology()
+            await b.close()
+
+        asyncio.run(delete())
+
+    def log(self) -> str:
+        path = self.workdir / "run.log"
+        return path.read_text(errors="replace")[-6000:] if path.exists() else ""
+
+    def mail(self, raw: bytes, *, mail_from: str = "victim@example.org", to: str = "abuse@localhost") -> str:
+        with smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=30) as s:
+            s.ehlo("reporter.example.org")
+            code, text = s.docmd("MAIL FROM:", f"<{mail_from}>")
+            assert code == 250, text
+            code, text = s.docmd("RCPT TO:", f"<{to}>")
+            assert code == 250, text
+            code, text = s.data(raw)
+            assert code == 250, text
+        return text.decode().rsplit(" ", 1)[1]
+
+    def cases(self) -> list[dict[str, Any]]:
+        return json.loads(self.cli("cases", "list", "--json").stdout)  # type: ignore[no-any-return]
+
+    def case(self, case_id: str) -> dict[str, Any]:
+        return json.loads(self.cli("cases", "show", case_id, "--json").stdout)  # type: ignore[no-any-return]
+
+    def wait_case(self, predicate: Any, timeout: float = 30.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for case in self.cases():
+                if predicate(case):
+                    return case
+            time.sleep(0.3)
+        raise AssertionError(f"no matching case; cases={self.cases()}\n{self.log()}")
+
+    def outbox(self) -> list[Message]:
+        box = self.workdir / "var" / "outbox"
+        if not box.exists():
+            return []
+        return [message_from_bytes(bytes(m), policy=policy.default) for m in mailbox.Maildir(box, create=False)]  # type: ignore[arg-type]
+
+    def wait_mails(self, predicate: Any, count: int = 1, timeout: float = 30.0) -> list[Message]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [m for m in self.outbox() if predicate(m)]
+            if len(found) >= count:
+                return found
+            time.sleep(0.3)
+        raise AssertionError(f"expected {count} mail(s); outbox has {[m['Subject'] for m in self.outbox()]}")
+
+    def ledger(self) -> list[dict[str, Any]]:
+        with sqlite3.connect(self.workdir / "var" / "abuse-desk.db") as db:
+            db.row_factory = sqlite3.Row
+            return [dict(r) for r in db.execute("SELECT * FROM suspensions WHERE lifted_at IS NULL")]
+
+
+def body(message: Message) -> str:
+    part = message.get_payload(decode=True)
+    return part.decode("utf-8") if isinstance(part, bytes) else str(part)
