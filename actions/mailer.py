@@ -56,9 +56,16 @@ class SmtpMailer:
     async def send(self, raw: bytes, sender: str, recipient: str) -> None:
         try:
             errors, _ = await aiosmtplib.send(
-                raw, sender=sender, recipients=[recipient], hostname=self.host, port=self.port,
-                use_tls=self.use_tls, start_tls=self.start_tls, username=self.username,
-                password=self.password, timeout=self.timeout,
+                raw,
+                sender=sender,
+                recipients=[recipient],
+                hostname=self.host,
+                port=self.port,
+                use_tls=self.use_tls,
+                start_tls=self.start_tls,
+                username=self.username,
+                password=self.password,
+                timeout=self.timeout,
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             raise _classify(exc.recipients[0].code if exc.recipients else 450, str(exc)) from exc

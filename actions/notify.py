@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy import select, update
@@ -27,7 +28,11 @@ class NotifyWorker:
     """Handles notification.send.v1: one outbox row per command (never two mails), sends due rows."""
 
     def __init__(
-        self, engine: AsyncEngine, mailer: Mailer, config: NotifyConfig, publish: Publish,
+        self,
+        engine: AsyncEngine,
+        mailer: Mailer,
+        config: NotifyConfig,
+        publish: Publish,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.engine = engine
@@ -43,16 +48,25 @@ class NotifyWorker:
             raise ContractError(f"actions.notify got {message.type}")
         now = self.clock()
         try:
-            mail = render(message, sender=self.config.from_address,
-                          default_language=self.config.default_language, now=now)
+            mail = render(
+                message, sender=self.config.from_address, default_language=self.config.default_language, now=now
+            )
         except PermanentError as exc:
-            await self.publish(ActionFailed(case_id=message.case_id, action="notify", reason=str(exc),
-                                            command_id=message.message_id))
+            await self.publish(
+                ActionFailed(case_id=message.case_id, action="notify", reason=str(exc), command_id=message.message_id)
+            )
             return
         row = {
-            "command_id": message.message_id, "case_id": message.case_id, "kind": message.kind,
-            "recipient": message.to, "mail_message_id": str(mail["Message-ID"]), "raw": mail.as_bytes(),
-            "state": "pending", "attempts": 0, "created_at": now, "next_attempt_at": now,
+            "command_id": message.message_id,
+            "case_id": message.case_id,
+            "kind": message.kind,
+            "recipient": message.to,
+            "mail_message_id": str(mail["Message-ID"]),
+            "raw": mail.as_bytes(),
+            "state": "pending",
+            "attempts": 0,
+            "created_at": now,
+            "next_attempt_at": now,
         }
         async with self.engine.begin() as conn:
             await upsert(conn, mail_outbox, [row], ["command_id"], update=False)
@@ -72,34 +86,57 @@ class NotifyWorker:
                 sent += await self._attempt(dict(row), now)
         return sent
 
-    async def _attempt(self, row: dict[str, object], now: datetime) -> int:
-        attempts = int(row["attempts"]) + 1  # type: ignore[call-overload]
+    async def _attempt(self, row: dict[str, Any], now: datetime) -> int:
+        attempts = int(row["attempts"]) + 1
         try:
-            await self.mailer.send(bytes(row["raw"]), self.config.from_address, str(row["recipient"]))  # type: ignore[arg-type]
+            await self.mailer.send(bytes(row["raw"]), self.config.from_address, str(row["recipient"]))
         except PermanentError as exc:
             await self._mark(row, state="failed", attempts=attempts, last_error=str(exc)[:1000])
-            await self.publish(ActionFailed(case_id=row["case_id"], action="notify",  # type: ignore[arg-type]
-                                            reason=str(exc), command_id=str(row["command_id"])))
+            await self.publish(
+                ActionFailed(
+                    case_id=row["case_id"],
+                    action="notify",
+                    reason=str(exc),
+                    command_id=str(row["command_id"]),
+                )
+            )
             return 0
-        except Exception as exc:  # noqa: BLE001 - transient: keep it and try again later
+        except Exception as exc:
             created = row["created_at"]
             give_up = isinstance(created, datetime) and now - created > timedelta(days=self.config.give_up_after_days)
             delays = self.config.retry_seconds
             delay = delays[min(attempts - 1, len(delays) - 1)]
-            await self._mark(row, state="failed" if give_up else "pending", attempts=attempts,
-                             last_error=str(exc)[:1000], next_attempt_at=now + timedelta(seconds=delay))
+            await self._mark(
+                row,
+                state="failed" if give_up else "pending",
+                attempts=attempts,
+                last_error=str(exc)[:1000],
+                next_attempt_at=now + timedelta(seconds=delay),
+            )
             log.warning("notify.deferred", recipient=row["recipient"], error=str(exc), attempts=attempts)
             if give_up:
-                await self.publish(ActionFailed(case_id=row["case_id"], action="notify",  # type: ignore[arg-type]
-                                                reason=f"gave up: {exc}", command_id=str(row["command_id"])))
+                await self.publish(
+                    ActionFailed(
+                        case_id=row["case_id"],
+                        action="notify",
+                        reason=f"gave up: {exc}",
+                        command_id=str(row["command_id"]),
+                    )
+                )
             return 0
         await self._mark(row, state="sent", attempts=attempts, sent_at=now)
-        await self.publish(NotificationSent(case_id=row["case_id"], kind=str(row["kind"]),  # type: ignore[arg-type]
-                                            to=str(row["recipient"]), mail_message_id=str(row["mail_message_id"]),
-                                            command_id=str(row["command_id"])))
+        await self.publish(
+            NotificationSent(
+                case_id=row["case_id"],
+                kind=str(row["kind"]),
+                to=str(row["recipient"]),
+                mail_message_id=str(row["mail_message_id"]),
+                command_id=str(row["command_id"]),
+            )
+        )
         return 1
 
-    async def _mark(self, row: dict[str, object], **values: object) -> None:
+    async def _mark(self, row: dict[str, Any], **values: Any) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(update(mail_outbox).where(mail_outbox.c.id == row["id"]).values(**values))
 
@@ -108,7 +145,6 @@ class NotifyWorker:
         while True:
             try:
                 await self.send_due()
-            except Exception as exc:  # noqa: BLE001 - keep the loop alive; the next round retries
+            except Exception as exc:
                 log.warning("notify.loop_failed", error=repr(exc))
             await asyncio.sleep(interval)
-

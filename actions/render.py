@@ -80,9 +80,20 @@ def render(command: SendNotification, *, sender: str, default_language: str, now
 
 def _defaults(context: dict[str, Any]) -> dict[str, Any]:
     base: dict[str, Any] = {
-        "organisation": "", "support_url": "", "customer_name": "", "customer_timezone": "Europe/Paris",
-        "service_ids": [], "indicators": [], "deadline_at": None, "warning_hours": 48, "evidence": "",
-        "subject": "", "reasons": [], "outcome": "", "status": "", "category": "", "case_id": "",
+        "organisation": "",
+        "support_url": "",
+        "customer_name": "",
+        "customer_timezone": "Europe/Paris",
+        "service_ids": [],
+        "indicators": [],
+        "deadline_at": None,
+        "warning_hours": 48,
+        "evidence": "",
+        "subject": "",
+        "reasons": [],
+        "outcome": "",
+        "status": "",
+        "category": "",
+        "case_id": "",
     }
     return base | context
-

@@ -10,9 +10,9 @@ import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from actions.tables import suspensions
 from core.errors import ContractError
 from core.messages import LiftSuspension, Message, ServiceLifted, ServiceSuspended, SuspendService, utcnow
-from actions.tables import suspensions
 
 log = structlog.get_logger("actions.suspend")
 
@@ -56,9 +56,14 @@ class LedgerBackend:
                     suspensions.insert(),
                     [
                         {
-                            "service_id": s, "customer_id": command.customer_id, "case_id": command.case_id,
-                            "scope": command.scope, "backend": self.name, "reason": command.reason[:2000],
-                            "command_id": command.message_id, "suspended_at": self.clock(),
+                            "service_id": s,
+                            "customer_id": command.customer_id,
+                            "case_id": command.case_id,
+                            "scope": command.scope,
+                            "backend": self.name,
+                            "reason": command.reason[:2000],
+                            "command_id": command.message_id,
+                            "suspended_at": self.clock(),
                         }
                         for s in new
                     ],
@@ -96,16 +101,26 @@ class SuspendWorker:
             done = await self.backend.suspend(message)
             log.info("actions.suspended", services=done, backend=self.backend.name)
             await self.publish(
-                ServiceSuspended(case_id=message.case_id, report_id=message.report_id,
-                                 customer_id=message.customer_id, service_ids=done,
-                                 backend=self.backend.name, command_id=message.message_id)
+                ServiceSuspended(
+                    case_id=message.case_id,
+                    report_id=message.report_id,
+                    customer_id=message.customer_id,
+                    service_ids=done,
+                    backend=self.backend.name,
+                    command_id=message.message_id,
+                )
             )
         elif isinstance(message, LiftSuspension):
             done = await self.backend.lift(message)
             log.info("actions.lifted", services=done, backend=self.backend.name)
             await self.publish(
-                ServiceLifted(case_id=message.case_id, customer_id=message.customer_id, service_ids=done,
-                              backend=self.backend.name, command_id=message.message_id)
+                ServiceLifted(
+                    case_id=message.case_id,
+                    customer_id=message.customer_id,
+                    service_ids=done,
+                    backend=self.backend.name,
+                    command_id=message.message_id,
+                )
             )
         else:
             raise ContractError(f"actions.suspend got {message.type}")

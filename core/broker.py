@@ -79,7 +79,7 @@ class Broker:
             try:
                 self._conn = await aio_pika.connect_robust(self.url, reconnect_interval=2, timeout=10)
                 break
-            except (OSError, aiormq.exceptions.AMQPError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError, aiormq.exceptions.AMQPError) as exc:
                 last = exc
                 log.warning("broker.connect_failed", attempt=attempt, error=str(exc))
                 await asyncio.sleep(delay)
@@ -91,16 +91,10 @@ class Broker:
     async def declare(self) -> None:
         """Declare exchanges, quorum queues, bindings and dead-letter queues (idempotent)."""
         ch = self._channel()
-        self._exchange = await ch.declare_exchange(
-            self.name(EXCHANGE), aio_pika.ExchangeType.TOPIC, durable=True
-        )
-        dead_ex = await ch.declare_exchange(
-            self.name(DEAD_EXCHANGE), aio_pika.ExchangeType.DIRECT, durable=True
-        )
+        self._exchange = await ch.declare_exchange(self.name(EXCHANGE), aio_pika.ExchangeType.TOPIC, durable=True)
+        dead_ex = await ch.declare_exchange(self.name(DEAD_EXCHANGE), aio_pika.ExchangeType.DIRECT, durable=True)
         for spec in QUEUES:
-            q = await ch.declare_queue(
-                self.name(spec.name), durable=True, arguments=queue_arguments(spec, self.prefix)
-            )
+            q = await ch.declare_queue(self.name(spec.name), durable=True, arguments=queue_arguments(spec, self.prefix))
             for key in spec.bindings:
                 await q.bind(self._exchange, routing_key=key)
             dq = await ch.declare_queue(self.name(spec.dead), durable=True, arguments=DEAD_QUEUE_ARGUMENTS)
@@ -131,7 +125,7 @@ class Broker:
             )
         except TimeoutError as exc:
             raise TransientError(f"publish of {message.type} not confirmed within {timeout}s") from exc
-        except Exception as exc:  # noqa: BLE001 - every publish failure means "not owned by the broker"
+        except Exception as exc:
             raise TransientError(f"publish of {message.type} failed: {exc!r}") from exc
         if not isinstance(confirmation, aiormq.spec.Basic.Ack):
             raise TransientError(f"publish of {message.type} not confirmed: {confirmation!r}")
@@ -148,9 +142,7 @@ class Broker:
         spec = QUEUES_BY_NAME[queue]
         channel = await self._conn.channel()
         await channel.set_qos(prefetch_count=self.prefetch)
-        q = await channel.declare_queue(
-            self.name(queue), durable=True, arguments=queue_arguments(spec, self.prefix)
-        )
+        q = await channel.declare_queue(self.name(queue), durable=True, arguments=queue_arguments(spec, self.prefix))
         self._consumer_channels.append(channel)
         self._queues.append(q)
 
@@ -170,7 +162,7 @@ class Broker:
                     log.error("handler.rejected", queue=queue, error=str(exc))
                     await incoming.reject(requeue=False)
                     return
-                except Exception as exc:  # noqa: BLE001 - any failure: retry, bounded by the delivery limit
+                except Exception as exc:
                     count = _delivery_count(incoming)
                     log.warning("handler.failed", queue=queue, error=repr(exc), delivery_count=count)
                     await asyncio.sleep(min(retry_delay * (2**count), 30.0))
@@ -234,7 +226,7 @@ class Broker:
                 if msg is None:
                     break
                 headers = {k: v for k, v in (msg.headers or {}).items() if not k.startswith("x-")}
-                headers["replayed"] = int(headers.get("replayed", 0) or 0) + 1  # type: ignore[call-overload]
+                headers["replayed"] = _int(headers.get("replayed", 0)) + 1
                 await ch.default_exchange.publish(
                     aio_pika.Message(
                         body=msg.body,
@@ -277,7 +269,10 @@ class Broker:
 
 
 def _delivery_count(msg: AbstractIncomingMessage) -> int:
-    value: Any = (msg.headers or {}).get("x-delivery-count", 0)
+    return _int((msg.headers or {}).get("x-delivery-count", 0))
+
+
+def _int(value: Any) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):

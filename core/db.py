@@ -48,7 +48,7 @@ def async_url(url: str) -> str:
     """Map the user-facing URL to the async driver: sqlite:/// -> aiosqlite, postgresql:// -> asyncpg."""
     try:
         parsed = make_url(url)
-    except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises several types here
+    except Exception as exc:
         raise ConfigError(f"ABUSE_DESK_DATABASE_URL {url!r} is not a database URL: {exc}") from exc
     backend = parsed.get_backend_name()
     if backend == "sqlite":
@@ -103,9 +103,7 @@ async def upsert(
         raise ConfigError(f"unsupported database {dialect}")
     columns = [c for c in rows[0] if c not in keys]
     if update and columns:
-        stmt = stmt.on_conflict_do_update(
-            index_elements=keys, set_={c: getattr(stmt.excluded, c) for c in columns}
-        )
+        stmt = stmt.on_conflict_do_update(index_elements=keys, set_={c: getattr(stmt.excluded, c) for c in columns})
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=keys)
     await conn.execute(stmt, rows)

@@ -132,9 +132,7 @@ def split_host_port(value: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
-def load_settings(
-    config_path: str | Path | None = None, environ: Mapping[str, str] | None = None
-) -> Settings:
+def load_settings(config_path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Read the TOML file (ABUSE_DESK_CONFIG or the given path) and the environment; ConfigError if invalid."""
     env = os.environ if environ is None else environ
     path = config_path or env.get("ABUSE_DESK_CONFIG")

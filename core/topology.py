@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 EXCHANGE = "abuse-desk"  # topic exchange; routing key = message type
 DEAD_EXCHANGE = "abuse-desk.dead"  # direct exchange; routing key = source queue name
@@ -39,7 +40,7 @@ QUEUES: tuple[QueueSpec, ...] = (
 QUEUES_BY_NAME: dict[str, QueueSpec] = {q.name: q for q in QUEUES}
 
 
-def queue_arguments(spec: QueueSpec, prefix: str) -> dict[str, str | int]:
+def queue_arguments(spec: QueueSpec, prefix: str) -> dict[str, Any]:
     """Declaration arguments of a work queue: quorum, bounded redelivery, dead-letter target."""
     return {
         "x-queue-type": "quorum",
@@ -49,7 +50,7 @@ def queue_arguments(spec: QueueSpec, prefix: str) -> dict[str, str | int]:
     }
 
 
-DEAD_QUEUE_ARGUMENTS: dict[str, str | int] = {"x-queue-type": "quorum"}
+DEAD_QUEUE_ARGUMENTS: dict[str, Any] = {"x-queue-type": "quorum"}
 
 
 def routes_for(message_type: str) -> list[str]:
