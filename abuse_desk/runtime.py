@@ -10,14 +10,20 @@ from dataclasses import dataclass, field
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from abuse_desk import instrument, watch
 from abuse_desk.database import upgrade
+from abuse_desk.http import process_app, start_server
+from abuse_desk.postfix_policy import start_policy_service
 from actions.mailer import make_mailer
 from actions.notify import NotifyWorker
-from actions.suspend import LedgerBackend, SuspendWorker
+from actions.signing import DkimSigner
+from actions.suspend import SuspendWorker, make_backend
+from core import metrics
 from core.broker import Broker
 from core.db import create_engine
 from core.messages import Message, utcnow
 from core.settings import Settings
+from ingest.authenticate import network_lookup, pinned_lookup
 from ingest.normalize import NormalizeWorker
 from ingest.smtp import SmtpListener
 from policy.consumer import PolicyWorker
@@ -25,8 +31,9 @@ from policy.scheduler import fire_due
 
 log = structlog.get_logger("abuse_desk.runtime")
 
-COMPONENTS = ("smtp", "normalize", "policy", "scheduler", "suspend", "notify")
-PLANNED = ("postfix-policy", "web")
+COMPONENTS = ("smtp", "normalize", "policy", "scheduler", "suspend", "notify", "postfix-policy", "web")
+PLANNED: tuple[str, ...] = ()
+WITH_DATABASE_GAUGES = ("scheduler", "web")  # processes that refresh the case/mail gauges
 
 
 @dataclass
@@ -39,6 +46,10 @@ class Runtime:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     stoppers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     smtp_address: tuple[str, int] | None = None
+    policy_address: tuple[str, int] | None = None
+    components: list[str] = field(default_factory=list)
+    web_port: int | None = None
+    metrics_port: int | None = None
 
     async def publish(self, message: Message) -> None:
         await self.broker.publish(message, timeout=self.settings.smtp.publish_timeout)
@@ -46,6 +57,16 @@ class Runtime:
     def background(self, coro: Awaitable[None], name: str) -> None:
         self.tasks.append(asyncio.ensure_future(coro))
         self.tasks[-1].set_name(name)
+
+    async def consume(self, queue: str, handler: instrument.Handler) -> None:
+        """Consume a queue with a handler timed for the metrics (latency, result, consumer lag)."""
+        await self.broker.consume(queue, instrument.timed(queue, handler))
+
+    def health(self) -> dict[str, object]:
+        """Readiness: the broker is connected and no background loop has died."""
+        dead = [t.get_name() for t in self.tasks if t.done()]
+        problems = ([] if self.broker.connected else ["broker connection lost"]) + [f"{n} stopped" for n in dead]
+        return {"ok": not problems, "components": self.components, "problems": problems}
 
 
 async def open_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
@@ -62,26 +83,46 @@ async def start_component(rt: Runtime, name: str) -> None:
     """Start one component on the runtime's loop."""
     s = rt.settings
     if name == "smtp":
-        listener = SmtpListener(s, rt.publish)
+        listener = SmtpListener(s, rt.publish, on_result=instrument.smtp_result)
         rt.smtp_address = await listener.start()
         rt.stoppers.append(listener.stop)
     elif name == "normalize":
-        await rt.broker.consume("ingest.normalize", NormalizeWorker(rt.publish).handle)
+        dns_txt = pinned_lookup(s.trust.dns_txt, network_lookup(), s.trust.dns_timeout)
+        normalize = NormalizeWorker(instrument.counting_parsed(rt.publish), dns_txt)
+        await rt.consume("ingest.normalize", normalize.handle)
     elif name == "policy":
         worker = PolicyWorker(rt.engine, s, rt.publish)
-        await rt.broker.consume("policy.reports", worker.on_report)
-        await rt.broker.consume("policy.events", worker.on_event)
+        await rt.consume("policy.reports", instrument.counting_decisions(rt.engine, worker.on_report))
+        await rt.consume("policy.events", worker.on_event)
         rt.background(worker.drain_forever(), "policy-outbox")
     elif name == "scheduler":
         rt.background(scheduler_loop(rt), "scheduler")
     elif name == "suspend":
-        await rt.broker.consume("actions.suspend", SuspendWorker(LedgerBackend(rt.engine), rt.publish).handle)
+        backend = instrument.CountingBackend(make_backend(s.suspend, rt.engine))
+        await rt.consume("actions.suspend", SuspendWorker(backend, rt.publish).handle)
     elif name == "notify":
-        notify = NotifyWorker(rt.engine, make_mailer(s.mail_out), s.notify, rt.publish)
-        await rt.broker.consume("actions.notify", notify.handle)
+        mailer = instrument.CountingMailer(make_mailer(s.mail_out))
+        signer = DkimSigner.from_config(s.notify.dkim).sign if s.notify.dkim else None
+        notify = NotifyWorker(rt.engine, mailer, s.notify, rt.publish, signer=signer)
+        await rt.consume("actions.notify", notify.handle)
         rt.background(notify.send_forever(), "notify-retries")
+    elif name == "postfix-policy":
+        policy_service, rt.policy_address = await start_policy_service(s, rt.engine, rt.publish)
+        rt.stoppers.insert(0, policy_service.stop)
+    elif name == "web":
+        if not s.web_token:
+            log.warning("web.disabled", reason="ABUSE_DESK_WEB_TOKEN is not set: the ops pages are not served")
+            return
+        from abuse_desk.web.app import web_app
+
+        stop, rt.web_port = await start_server(
+            web_app(rt), s.web_listen, name="the ops web page", env_var="ABUSE_DESK_WEB_LISTEN"
+        )
+        rt.stoppers.insert(0, stop)
     else:
         raise ValueError(f"unknown component {name!r}: choose from {', '.join(COMPONENTS)}")
+    rt.components.append(name)
+    metrics.UP.labels(name).set(1)
     log.info("component.started", component=name)
 
 
@@ -90,11 +131,13 @@ async def scheduler_loop(rt: Runtime, interval: float = 15.0) -> None:
     worker = PolicyWorker(rt.engine, rt.settings, rt.publish)
     while True:
         try:
-            fired = await fire_due(rt.engine, rt.settings, utcnow())
+            now = utcnow()
+            fired = await fire_due(rt.engine, rt.settings, now)
             if fired:
                 log.info("scheduler.fired", cases=fired)
+                await instrument.count_deadline_decisions(rt.engine, now)
             await worker.drain()
-        except Exception as exc:  # noqa: BLE001 - keep polling; deadlines stay in the database
+        except Exception as exc:  # keep polling; deadlines stay in the database
             log.warning("scheduler.failed", error=repr(exc))
         await asyncio.sleep(interval)
 
@@ -118,8 +161,14 @@ async def serve(settings: Settings, names: tuple[str, ...], *, ready: Callable[[
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
+        stop_http, rt.metrics_port = await start_server(
+            process_app(rt.health), settings.metrics_listen, name="metrics", env_var="ABUSE_DESK_METRICS_LISTEN"
+        )
+        rt.stoppers.append(stop_http)
         for name in names:
             await start_component(rt, name)
+        gauges = any(n in WITH_DATABASE_GAUGES for n in names)
+        rt.background(watch.collect_forever(rt.broker, rt.engine if gauges else None), "metrics-collector")
         if ready:
             ready(rt)
         log.info("abuse-desk.ready", components=list(names), smtp=rt.smtp_address)

@@ -72,8 +72,8 @@ class Broker:
         """True while the underlying connection is open."""
         return self._conn is not None and not self._conn.is_closed
 
-    async def connect(self, *, attempts: int = 30, delay: float = 1.0) -> None:
-        """Connect (retrying at start-up), open the publishing channel and declare the topology."""
+    async def connect(self, *, attempts: int = 30, delay: float = 1.0, declare: bool = True) -> None:
+        """Connect (retrying at start-up), open the publishing channel and declare the topology (unless told not to)."""
         last: Exception | None = None
         for attempt in range(1, attempts + 1):
             try:
@@ -86,7 +86,8 @@ class Broker:
         else:
             raise TransientError(f"cannot reach RabbitMQ at {_safe(self.url)}: {last}")
         self._pub_channel = await self._conn.channel(publisher_confirms=True, on_return_raises=True)
-        await self.declare()
+        if declare:
+            await self.declare()
 
     async def declare(self) -> None:
         """Declare exchanges, quorum queues, bindings and dead-letter queues (idempotent)."""

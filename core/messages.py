@@ -118,6 +118,9 @@ class SuspendService(Message):
     service_ids: list[str]
     scope: Literal["account", "service", "mailbox", "domain"] = "account"
     reason: str = ""
+    # Mailboxes / domains whose outgoing mail stops (scope mailbox or domain; with account scope, optional
+    # extras). The ledger records one row per target: that is what the Postfix policy service refuses.
+    targets: list[str] = Field(default_factory=list)
 
 
 class LiftSuspension(Message):

@@ -52,6 +52,20 @@ class Envelope(BaseModel):
     received_at: datetime | None = None
 
 
+class ReportAuth(BaseModel):
+    """How the abuse@ mail itself was authenticated (filled by ingest, read by the policy's trust checks)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    checked: bool = False
+    from_domain: str | None = None
+    dkim_pass: list[str] = Field(default_factory=list)  # d= of the signatures that verified
+    dkim_fail: list[str] = Field(default_factory=list)  # d= of the signatures that did not
+    dkim_aligned: bool = False  # a verified signature whose d= is aligned with the From domain
+    spf: str | None = None  # result for the connecting client and MAIL FROM, when evaluated
+    errors: list[str] = Field(default_factory=list)
+
+
 class AbuseReport(BaseModel):
     """One normalized abuse report. Unknown fields are ignored when reading (forward compatible)."""
 
@@ -82,4 +96,8 @@ class AbuseReport(BaseModel):
     language: str | None = None  # "fr", "en", ... best guess of the reporter's language
     envelope: Envelope = Field(default_factory=Envelope)
     evidence: str = ""  # a bounded text excerpt (reported message headers, log lines)
+    # Received fields of the reported (offending) mail, top first: the first was written by the
+    # reporter's side and is the only one that can vouch for the hand-off from our address.
+    reported_received: list[str] = Field(default_factory=list)
+    auth: ReportAuth = Field(default_factory=ReportAuth)
     parse_warnings: list[str] = Field(default_factory=list)

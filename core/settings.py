@@ -6,10 +6,11 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from core.action_settings import DkimConfig, OutboundConfig, SuspendConfig
 from core.errors import ConfigError
 
 ENV_VARS: dict[str, str] = {
@@ -22,6 +23,8 @@ ENV_VARS: dict[str, str] = {
     "ABUSE_DESK_WEB_LISTEN": "web_listen",
     "ABUSE_DESK_WEB_TOKEN": "web_token",
     "ABUSE_DESK_METRICS_LISTEN": "metrics_listen",
+    "ABUSE_DESK_SUSPEND_SECRET": "suspend.secret",
+    "ABUSE_DESK_SUSPEND_IDENTIFIER": "suspend.identifier",
 }
 
 
@@ -51,6 +54,40 @@ class SlaConfig(_Section):
     extra_closed_days: list[str] = Field(default_factory=list)  # ISO dates
 
 
+Severity = Literal["low", "medium", "high", "critical"]
+
+
+class SeverityHandling(_Section):
+    """What a first confirmed complaint of a severity leads to."""
+
+    action: Literal["warn", "suspend"] = "warn"
+    warning_hours: float | None = Field(default=None, gt=0)  # None: policy.warning_hours
+
+
+def _default_severity() -> dict[str, Severity]:
+    return {
+        "illegal-content": "critical", "phishing": "high", "malware": "high", "fraud": "high",
+        "intrusion": "medium", "spam": "medium", "copyright": "low", "vulnerability": "low", "other": "low",
+    }
+
+
+def _default_handling() -> dict[str, SeverityHandling]:
+    return {
+        "critical": SeverityHandling(action="suspend"),
+        "high": SeverityHandling(),
+        "medium": SeverityHandling(),
+        "low": SeverityHandling(warning_hours=168),
+    }
+
+
+class TenureBand(_Section):
+    """Customers younger than max_days: complaints in these categories are treated as fraud (suspend now)."""
+
+    name: str
+    max_days: int = Field(gt=0)
+    suspend_categories: list[str] = Field(default_factory=list)
+
+
 class PolicyConfig(_Section):
     """The provider's published policy as numbers and switches (design §2). Pure data for decide()."""
 
@@ -63,7 +100,56 @@ class PolicyConfig(_Section):
     require_identity_verified: bool = True
     check_email_deliverability: bool = False
     notify_complainant: bool = True
+    # Verification: an unverified report goes to human review, never to a suspension.
+    require_confirmation: bool = True
+    corroboration_reporters: int = Field(default=2, ge=2)  # independent reporters that confirm each other
+    corroboration_window_hours: float = Field(default=72.0, gt=0)
+    # A reporter whose reports were rejected at least this often, and more often than confirmed, is not trusted.
+    distrust_after_rejections: int = Field(default=3, ge=1)
+    severity: dict[str, Severity] = Field(default_factory=_default_severity)
+    severity_handling: dict[str, SeverityHandling] = Field(default_factory=_default_handling)
+    tenure_bands: list[TenureBand] = Field(
+        default_factory=lambda: [
+            TenureBand(name="new-account", max_days=14, suspend_categories=["phishing", "malware", "fraud"])
+        ]
+    )
     sla: SlaConfig = Field(default_factory=SlaConfig)
+
+
+class TrustedReporter(_Section):
+    """A reporter whose authenticated reports are taken as confirmed (feedback loops, CERTs, blocklists)."""
+
+    name: str
+    domains: list[str]  # the From / DKIM d= domains it signs with (subdomains included)
+    kind: Literal["feedback-loop", "cert", "blocklist", "provider", "other"] = "other"
+
+
+def _default_reporters() -> list[TrustedReporter]:
+    return [
+        TrustedReporter(name="Yahoo/AOL complaint feedback loop", domains=["arf.mail.yahoo.com", "aol.net"],
+                        kind="feedback-loop"),
+        TrustedReporter(name="Microsoft JMRP", domains=["hotmail.com"], kind="feedback-loop"),
+        TrustedReporter(name="Validity (Return Path) hosted FBLs", domains=["senderscore.net"], kind="feedback-loop"),
+        TrustedReporter(name="SpamCop", domains=["spamcop.net"], kind="blocklist"),
+        TrustedReporter(name="Spamhaus", domains=["spamhaus.org"], kind="blocklist"),
+        TrustedReporter(name="abuse.ch", domains=["abuse.ch"], kind="cert"),
+        TrustedReporter(name="Shadowserver", domains=["shadowserver.org"], kind="cert"),
+        TrustedReporter(name="Abusix", domains=["abusix.com", "abusix.org"], kind="provider"),
+        TrustedReporter(name="CERT-FR", domains=["ssi.gouv.fr", "cert.ssi.gouv.fr"], kind="cert"),
+    ]
+
+
+class TrustConfig(_Section):
+    """Who may be believed, and how their mail is authenticated."""
+
+    reporters: list[TrustedReporter] = Field(default_factory=_default_reporters)
+    require_authentication: bool = True  # a listed reporter counts only with an aligned DKIM pass (or SPF pass)
+    dns_timeout: float = Field(default=3.0, gt=0)
+    # Pinned DNS answers, looked up before the network: TXT records for DKIM keys
+    # ("sel._domainkey.example.net" = "v=DKIM1; k=rsa; p=...") and addresses for URL hosts.
+    dns_txt: dict[str, str] = Field(default_factory=dict)
+    hosts: dict[str, list[str]] = Field(default_factory=dict)
+    resolve_urls: bool = True
 
 
 class NotifyConfig(_Section):
@@ -75,6 +161,8 @@ class NotifyConfig(_Section):
     support_url: str = "https://support.example.net/"
     retry_seconds: list[int] = Field(default_factory=lambda: [60, 300, 1800, 3600, 14400, 43200, 86400])
     give_up_after_days: float = 5.0
+    ops_address: str = "abuse-ops@localhost"  # ops alerts (action failed, SLA near/past)
+    dkim: DkimConfig | None = None
 
 
 class BrokerConfig(_Section):
@@ -100,8 +188,11 @@ class Settings(_Section):
     abuse_addresses: list[str] = Field(default_factory=lambda: ["abuse@localhost"])
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    trust: TrustConfig = Field(default_factory=TrustConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     broker: BrokerConfig = Field(default_factory=BrokerConfig)
+    suspend: SuspendConfig = Field(default_factory=SuspendConfig)
+    outbound: OutboundConfig = Field(default_factory=OutboundConfig)
 
     @field_validator("abuse_addresses")
     @classmethod
@@ -146,7 +237,8 @@ def load_settings(config_path: str | Path | None = None, environ: Mapping[str, s
             raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from exc
     for var, key in ENV_VARS.items():
         if env.get(var):
-            data[key] = env[var]
+            section, _, name = key.rpartition(".")  # "suspend.secret": a key of a section
+            (data.setdefault(section, {}) if section else data)[name] = env[var]
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:

@@ -1,4 +1,4 @@
-"""Normalize glue: consume raw reports, parse them off the event loop, publish AbuseReports."""
+"""Normalize glue: consume raw reports, parse and authenticate them off the event loop, publish AbuseReports."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import structlog
 
 from core.errors import ContractError
 from core.messages import Message, ReportParsed, ReportReceived
+from core.report import AbuseReport
+from ingest.authenticate import TxtLookup, authenticate
 from ingest.parse import parse_report
 
 log = structlog.get_logger("ingest.normalize")
@@ -16,20 +18,31 @@ log = structlog.get_logger("ingest.normalize")
 Publish = Callable[[Message], Awaitable[None]]
 
 
-class NormalizeWorker:
-    """report.received.v1 → report.parsed.v1. Parsing runs in a worker thread so heartbeats keep flowing."""
+def normalize(message: ReportReceived, dns_txt: TxtLookup | None) -> AbuseReport:
+    """Parse the raw mail and, when a DNS lookup is given, verify its DKIM signatures (blocking: run in a thread)."""
+    report = parse_report(message.raw, envelope=message.envelope, report_id=message.report_id or "")
+    if dns_txt is not None:
+        report.auth = authenticate(message.raw, dns_txt)
+    return report
 
-    def __init__(self, publish: Publish) -> None:
+
+class NormalizeWorker:
+    """report.received.v1 → report.parsed.v1. The work runs in a worker thread so heartbeats keep flowing."""
+
+    def __init__(self, publish: Publish, dns_txt: TxtLookup | None = None) -> None:
         self.publish = publish
+        self.dns_txt = dns_txt
 
     async def handle(self, message: Message) -> None:
         if not isinstance(message, ReportReceived):
             raise ContractError(f"ingest.normalize got {message.type}")
-        report = await asyncio.to_thread(
-            parse_report, message.raw, envelope=message.envelope, report_id=message.report_id or ""
-        )
+        report = await asyncio.to_thread(normalize, message, self.dns_txt)
         log.info(
-            "normalize.parsed", format=report.format, category=report.category,
-            source_ips=len(report.source_ips), warnings=len(report.parse_warnings),
+            "normalize.parsed",
+            format=report.format,
+            category=report.category,
+            source_ips=len(report.source_ips),
+            warnings=len(report.parse_warnings),
+            dkim_pass=report.auth.dkim_pass,
         )
         await self.publish(ReportParsed(report_id=report.report_id, report=report))

@@ -75,7 +75,7 @@ class AbuseHandler:
         with structlog.contextvars.bound_contextvars(report_id=report_id):
             try:
                 await asyncio.wait_for(self.publish(message), timeout=self.publish_timeout)
-            except Exception as exc:  # noqa: BLE001 - not owned by the broker: the sender keeps it
+            except Exception as exc:  # not owned by the broker: the sender keeps it
                 log.warning("smtp.tempfail", error=repr(exc), peer=peer)
                 self.on_result("tempfail")
                 return replies.TEMPORARY_FAILURE

@@ -17,6 +17,7 @@ from policy import inventory, outbox
 from policy.commands import decision_commands
 from policy.decide import decide
 from policy.model import Decision, Facts, Outcome
+from policy.resolve import Resolver
 from policy.sla import add_working_hours
 from policy.tables import case_history, case_reports, cases, deadlines
 
@@ -37,8 +38,13 @@ async def case_row(conn: AsyncConnection, case_id: str) -> dict[str, Any] | None
 
 
 async def add_history(
-    conn: AsyncConnection, case_id: str, at: datetime, kind: str, outcome: str | None,
-    rules: list[dict[str, str]], detail: dict[str, Any],
+    conn: AsyncConnection,
+    case_id: str,
+    at: datetime,
+    kind: str,
+    outcome: str | None,
+    rules: list[dict[str, str]],
+    detail: dict[str, Any],
 ) -> None:
     """Append to a case's audit trail."""
     await conn.execute(
@@ -54,7 +60,9 @@ def _facts_json(facts: Facts) -> dict[str, Any]:
     return data
 
 
-async def handle_report(conn: AsyncConnection, report: AbuseReport, settings: Settings, now: datetime) -> str:
+async def handle_report(
+    conn: AsyncConnection, report: AbuseReport, settings: Settings, now: datetime, *, resolver: Resolver | None = None
+) -> str:
     """Decide one report and persist everything (case, history, deadline, outbox) in the caller's transaction.
 
     Idempotent: a report already attached to a case returns that case and changes nothing.
@@ -62,8 +70,9 @@ async def handle_report(conn: AsyncConnection, report: AbuseReport, settings: Se
     existing = await conn.scalar(select(case_reports.c.case_id).where(case_reports.c.report_id == report.report_id))
     if existing:
         return str(existing)
-    found = await facts_mod.gather(conn, report, settings.policy, now)
+    found = await facts_mod.gather(conn, report, settings.policy, now, trust=settings.trust, resolver=resolver)
     decision = decide(report, found, settings.policy)
+    kind = facts_mod.effective_kind(report, settings.trust)
     received = report.received_at or now
     rules = _rules_json(decision)
     reasons = [r.reason for r in decision.rules]
@@ -72,16 +81,14 @@ async def handle_report(conn: AsyncConnection, report: AbuseReport, settings: Se
 
     if decision.outcome is Outcome.JOIN and found.open_case_id:
         case_id = found.open_case_id
-        await _attach(conn, case_id, report, received)
+        await _attach(conn, case_id, report, received, kind)
         await conn.execute(
-            update(cases).where(cases.c.id == case_id).values(
-                report_count=cases.c.report_count + 1, updated_at=now
-            )
+            update(cases).where(cases.c.id == case_id).values(report_count=cases.c.report_count + 1, updated_at=now)
         )
         await add_history(conn, case_id, now, "decision", decision.outcome.value, rules, detail)
         return case_id
 
-    escalating = found.open_case_id is not None and found.open_case_status == "monitoring"
+    escalating = found.open_case_id is not None  # a monitoring or review case that this report decides
     case_id = found.open_case_id if escalating and found.open_case_id else new_case_id()
     values: dict[str, Any] = {
         "status": decision.status or "received",
@@ -89,9 +96,12 @@ async def handle_report(conn: AsyncConnection, report: AbuseReport, settings: Se
         "rules": [r["name"] for r in rules],
         "deadline_at": decision.deadline_at,
         "warned_at": now if decision.outcome is Outcome.WARN else None,
+        "confirmation": decision.confirmation.value,
+        "severity": decision.severity,
+        "flags": list(decision.flags),
     }
     if escalating:
-        await _attach(conn, case_id, report, received)
+        await _attach(conn, case_id, report, received, kind)
         await conn.execute(
             update(cases).where(cases.c.id == case_id).values(report_count=cases.c.report_count + 1, **values)
         )
@@ -106,18 +116,19 @@ async def handle_report(conn: AsyncConnection, report: AbuseReport, settings: Se
                 sla_due_at=add_working_hours(received, settings.policy.sla.hours, settings.policy.sla),
                 report_count=1,
                 reporter=report.reporter,
-                reporter_kind=report.reporter_kind,
+                reporter_kind=kind,
                 language=report.language,
                 complaint_message_id=report.message_id,
                 **values,
             )
         )
-        await _attach(conn, case_id, report, received)
+        await _attach(conn, case_id, report, received, kind)
     await add_history(conn, case_id, now, "decision", decision.outcome.value, rules, detail)
     if decision.deadline_at is not None:
         await conn.execute(
-            deadlines.insert().values(case_id=case_id, kind="warning-expiry", due_at=decision.deadline_at,
-                                      state="pending")
+            deadlines.insert().values(
+                case_id=case_id, kind="warning-expiry", due_at=decision.deadline_at, state="pending"
+            )
         )
     case = await case_row(conn, case_id)
     assert case is not None
@@ -129,13 +140,13 @@ async def handle_report(conn: AsyncConnection, report: AbuseReport, settings: Se
     return case_id
 
 
-async def _attach(conn: AsyncConnection, case_id: str, report: AbuseReport, received: datetime) -> None:
+async def _attach(conn: AsyncConnection, case_id: str, report: AbuseReport, received: datetime, kind: str) -> None:
     await conn.execute(
         case_reports.insert().values(
             report_id=report.report_id,
             case_id=case_id,
             received_at=received,
-            reporter_kind=report.reporter_kind,
+            reporter_kind=kind,
             report=report.model_dump(mode="json"),
         )
     )
@@ -145,8 +156,10 @@ async def first_report(conn: AsyncConnection, case_id: str) -> AbuseReport | Non
     """The report that opened a case."""
     row = (
         await conn.execute(
-            select(case_reports.c.report).where(case_reports.c.case_id == case_id)
-            .order_by(case_reports.c.received_at).limit(1)
+            select(case_reports.c.report)
+            .where(case_reports.c.case_id == case_id)
+            .order_by(case_reports.c.received_at)
+            .limit(1)
         )
     ).first()
     return AbuseReport.model_validate(row.report) if row else None

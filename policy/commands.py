@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -10,13 +11,36 @@ from core.report import AbuseReport
 from core.settings import Settings
 from policy.model import Decision
 
+# Header fields (of the reported mail or of an ARF/DSN part) that name whoever received it: the complainant.
+_RECIPIENT_FIELDS = re.compile(
+    r"(to|cc|bcc|delivered-to|x-original-to|original-rcpt-to|removal-recipient|envelope-to|x-envelope-to"
+    r"|x-rcpt-to|x-apparently-to|x-forwarded-to|final-recipient|original-recipient|x-failed-recipients)\s*:",
+    re.I,
+)
+_ADDRESS = re.compile(r"[\w.+'=-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
+
 
 def redact(text: str, report: AbuseReport) -> str:
-    """Remove the complainant's identity (address, name, FBL recipients) from evidence shown to a customer."""
+    """Remove the complainant's identity (address, name, FBL recipients) from evidence shown to a customer.
+
+    Removed wherever they appear, in any case: the reporter's address and name (and each word of the name),
+    the envelope sender and recipients of the abuse@ mail, and every address in the recipient fields of the
+    quoted mail (To, Cc, Delivered-To, ARF Original-Rcpt-To and Removal-Recipient, DSN Final-Recipient...).
+    """
     secrets = {s for s in (report.reporter, report.reporter_name, report.envelope.mail_from) if s}
     secrets |= {r for r in report.envelope.rcpt_tos if r}
+    lines = text.splitlines(keepends=True)
+    in_field = False
+    for line in lines:
+        if not line[:1].isspace():
+            in_field = bool(_RECIPIENT_FIELDS.match(line))
+        if in_field:
+            secrets |= set(_ADDRESS.findall(line))
     for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, "[redacted]")
+        text = re.sub(re.escape(secret), "[redacted]", text, flags=re.I)
+    for word in sorted(set((report.reporter_name or "").split()), key=len, reverse=True):
+        if len(word) >= 3 and word.isalpha():
+            text = re.sub(rf"\b{re.escape(word)}\b", "[redacted]", text, flags=re.I)
     return text
 
 
@@ -38,7 +62,39 @@ def case_context(
         "warning_hours": settings.policy.warning_hours,
         "evidence": redact(report.evidence, report)[:2000] if report else "",
         "subject": report.subject[:200] if report else "",
+        # read by actions.notify, which never mails a complainant that is not a person
+        "reporter_kind": report.reporter_kind if report else "unknown",
+        "automated": report.automated if report else False,
+        "sla_due_at": sla.isoformat() if (sla := case.get("sla_due_at")) else None,
+        "timezone": settings.policy.sla.timezone,
     }
+
+
+def may_auto_answer(report: AbuseReport | None) -> bool:
+    """RFC 3834: answer people only, never feedback loops, robots, null senders or Auto-Submitted mail."""
+    if report is None or not report.reporter or report.automated:
+        return False
+    if report.reporter_kind not in ("person", "unknown"):
+        return False
+    null_sender = report.envelope.received_at is not None and not report.envelope.mail_from
+    return not null_sender and report.reporter.split("@")[0].lower() not in ("mailer-daemon", "postmaster")
+
+
+def acknowledgement(
+    case: dict[str, Any], report: AbuseReport, settings: Settings, *, customer: dict[str, Any] | None = None
+) -> SendNotification | None:
+    """The complainant's acknowledgement with the case reference (None when the reporter is not a person)."""
+    if not may_auto_answer(report) or report.reporter is None:
+        return None
+    return SendNotification(
+        case_id=case["id"],
+        report_id=report.report_id,
+        kind="complainant-ack",
+        to=report.reporter,
+        language=report.language or settings.notify.default_language,
+        in_reply_to=report.message_id,
+        context=case_context(case, report, settings, customer=None) | {"evidence": ""},
+    )
 
 
 def decision_commands(
@@ -76,7 +132,7 @@ def decision_commands(
                 context=ctx,
             )
         )
-    if decision.notify_complainant and report and report.reporter and not report.automated:
+    if decision.notify_complainant and report and report.reporter and may_auto_answer(report):
         out.append(
             SendNotification(
                 case_id=case["id"],

@@ -1,7 +1,8 @@
-"""The investigation: gather the facts decide() needs from the inventory and the case store."""
+"""The investigation: gather the facts decide() needs from the inventory, the case store and our own checks."""
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -9,10 +10,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.report import AbuseReport
-from core.settings import PolicyConfig
+from core.settings import PolicyConfig, TrustConfig
 from policy import inventory
 from policy.customer_checks import detail_problems
-from policy.model import CONFIRMED_STATUSES, OPEN_STATUSES, CustomerFacts, Facts
+from policy.model import CONFIRMED_STATUSES, OPEN_STATUSES, CustomerFacts, EvidenceCheck, Facts
+from policy.resolve import Resolver, StaticResolver
 from policy.tables import case_reports, cases
 
 
@@ -26,7 +28,7 @@ def incident_time(report: AbuseReport, now: datetime) -> datetime:
 
 
 def url_hosts(urls: list[str]) -> list[str]:
-    """Host names of the reported URLs."""
+    """Host names (or address literals) of the reported URLs."""
     hosts = []
     for url in urls:
         try:
@@ -34,18 +36,119 @@ def url_hosts(urls: list[str]) -> list[str]:
         except ValueError:
             continue
         if host:
-            hosts.append(host)
+            hosts.append(host.lower().rstrip("."))
     return hosts
 
 
-async def gather(conn: AsyncConnection, report: AbuseReport, config: PolicyConfig, now: datetime) -> Facts:
-    """Facts for one report: who held each indicator at incident time, the customer file, earlier cases."""
+def _domain(address: str | None) -> str | None:
+    return address.rsplit("@", 1)[1].lower().rstrip(".") if address and "@" in address else None
+
+
+def trusted_reporter(report: AbuseReport, trust: TrustConfig) -> tuple[str | None, bool]:
+    """(name of the trusted-reporter entry the sender matches, whether the mail proves it)."""
+    sender = report.auth.from_domain if report.auth.checked else _domain(report.reporter)
+    if not sender:
+        return None, False
+    for entry in trust.reporters:
+        if any(sender == d or sender.endswith("." + d) for d in entry.domains):
+            if not trust.require_authentication:
+                return entry.name, True
+            return entry.name, report.auth.dkim_aligned or report.auth.spf == "pass"
+    return None, False
+
+
+def effective_kind(report: AbuseReport, trust: TrustConfig) -> str:
+    """The reporter kind we accept: an unauthenticated 'feedback loop' is not one."""
+    if report.reporter_kind == "feedback-loop":
+        name, authenticated = trusted_reporter(report, trust)
+        if not (name and authenticated):
+            return "unknown"
+    return report.reporter_kind
+
+
+async def _url_check(
+    conn: AsyncConnection, report: AbuseReport, at: datetime, customer_id: str, resolver: Resolver
+) -> EvidenceCheck | None:
+    hosts = sorted(set(url_hosts(report.urls)))[:20]
+    if not hosts:
+        return None
+    for host in hosts:
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+            addresses = [host.strip("[]")]
+            how = "is"
+        except ValueError:
+            configured = await inventory.lookup(conn, domains=[host], at=at)
+            if any(m.customer_id == customer_id for m in configured):
+                return EvidenceCheck("url-on-our-resource", True, f"{host} is configured on the customer's service")
+            addresses = await resolver.resolve(host)
+            how = "resolves to"
+        if addresses:
+            found = await inventory.lookup(conn, ips=addresses, at=at)
+            ours = sorted({m.indicator for m in found if m.customer_id == customer_id})
+            if ours:
+                return EvidenceCheck("url-on-our-resource", True, f"{host} {how} {', '.join(ours)}, the customer's")
+    return EvidenceCheck("url-on-our-resource", False, f"none of {', '.join(hosts)} points at the customer's services")
+
+
+def _received_check(report: AbuseReport, ours: list[str]) -> EvidenceCheck | None:
+    ips = [i for i in ours if _is_ip(i)]
+    if not report.reported_received or not ips:
+        return None
+    top = report.reported_received[0]
+    hit = [ip for ip in ips if ip in top]
+    if hit:
+        return EvidenceCheck("received-chain", True, f"the reporter's own Received header shows {hit[0]}")
+    return EvidenceCheck("received-chain", False, "the reporter's own Received header does not show our address")
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False
+
+
+async def gather(
+    conn: AsyncConnection,
+    report: AbuseReport,
+    config: PolicyConfig,
+    now: datetime,
+    *,
+    trust: TrustConfig | None = None,
+    resolver: Resolver | None = None,
+) -> Facts:
+    """Facts for one report: who held each indicator at incident time, the customer file, earlier cases, trust."""
+    trust = trust or TrustConfig()
+    resolver = resolver or StaticResolver(trust.hosts)
     at = incident_time(report, now)
     domains = [*report.domains, *url_hosts(report.urls)]
     has_indicators = bool(report.source_ips or domains or report.emails)
     matches = await inventory.lookup(conn, ips=report.source_ips, domains=domains, mailboxes=report.emails, at=at)
+    trusted_as, authenticated = trusted_reporter(report, trust)
+    reporter = report.reporter.lower() if report.reporter else None
+    history = {"confirmed": 0, "rejected": 0}
+    if reporter:
+        rows = await conn.execute(
+            select(cases.c.status, func.count())
+            .where(func.lower(cases.c.reporter) == reporter)
+            .group_by(cases.c.status)
+        )
+        for status, count in rows:
+            key = "confirmed" if status in CONFIRMED_STATUSES else "rejected" if status == "rejected" else None
+            if key:
+                history[key] += int(count)
+    common = {
+        "now": now,
+        "has_indicators": has_indicators,
+        "reporter_trusted_as": trusted_as,
+        "reporter_authenticated": authenticated,
+        "reporter_confirmed": history["confirmed"],
+        "reporter_rejected": history["rejected"],
+    }
     if not matches:
-        return Facts(now=now, has_indicators=has_indicators)
+        return Facts(**common)  # type: ignore[arg-type]
     by_customer: dict[str, int] = {}
     for m in matches:
         by_customer[m.customer_id] = by_customer.get(m.customer_id, 0) + 1
@@ -79,8 +182,9 @@ async def gather(conn: AsyncConnection, report: AbuseReport, config: PolicyConfi
     if open_case is not None:
         confirmed_q = confirmed_q.where(cases.c.id != open_case.id)
     confirmed = int(await conn.scalar(confirmed_q) or 0)
+    kind = effective_kind(report, trust)
     fbl = 0
-    if report.reporter_kind == "feedback-loop":
+    if kind == "feedback-loop":
         fbl_since = now - timedelta(hours=config.fbl_window_hours)
         fbl = 1 + int(
             await conn.scalar(
@@ -94,8 +198,15 @@ async def gather(conn: AsyncConnection, report: AbuseReport, config: PolicyConfi
             )
             or 0
         )
+    evidence = [
+        c
+        for c in (
+            _received_check(report, [m.indicator for m in mine]),
+            await _url_check(conn, report, at, customer_id, resolver),
+        )
+        if c is not None
+    ]
     return Facts(
-        now=now,
         matched_services=tuple(sorted({m.service_id for m in mine})),
         matched_indicators=tuple(sorted({m.indicator for m in mine})),
         customer=customer,
@@ -104,5 +215,28 @@ async def gather(conn: AsyncConnection, report: AbuseReport, config: PolicyConfi
         open_case_status=open_case.status if open_case else None,
         confirmed_cases_in_window=confirmed,
         feedback_loop_volume=fbl,
-        has_indicators=has_indicators,
+        customers_matched=len(by_customer),
+        evidence=tuple(evidence),
+        corroborating_reporters=await _corroboration(conn, report, customer_id, config, now),
+        **common,  # type: ignore[arg-type]
     )
+
+
+async def _corroboration(
+    conn: AsyncConnection, report: AbuseReport, customer_id: str, config: PolicyConfig, now: datetime
+) -> int:
+    """Independent authenticated reporters (distinct aligned-DKIM domains) about this customer in the window."""
+    since = now - timedelta(hours=config.corroboration_window_hours)
+    rows = await conn.execute(
+        select(case_reports.c.report)
+        .select_from(case_reports.join(cases, cases.c.id == case_reports.c.case_id))
+        .where(cases.c.customer_id == customer_id, case_reports.c.received_at >= since)
+        .limit(500)
+    )
+    domains = {
+        r.report.get("auth", {}).get("from_domain") for r in rows if r.report.get("auth", {}).get("dkim_aligned")
+    }
+    if report.auth.dkim_aligned:
+        domains.add(report.auth.from_domain)
+    domains.discard(None)
+    return max(1, len(domains))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.db import upsert
@@ -43,7 +43,7 @@ def normalize_resource(rtype: str, value: str) -> str:
         return ipaddress.ip_network(value, strict=False).with_prefixlen
     if rtype == "domain":
         name = value.lower().rstrip(".")
-        if not name or " " in name or "." not in name and name != "localhost":
+        if not name or " " in name or ("." not in name and name != "localhost"):
             raise ValueError(f"not a domain name: {value!r}")
         return name
     if rtype == "mailbox":
@@ -92,8 +92,12 @@ def parse_inventory(data: dict[str, Any]) -> tuple[list[dict[str, Any]], list[di
         if not s.get("id") or not s.get("customer_id"):
             raise InventoryError(f"services[{i}]: id and customer_id are required")
         svc_rows.append(
-            {"id": str(s["id"]), "customer_id": str(s["customer_id"]), "kind": str(s.get("kind") or ""),
-             "name": str(s.get("name") or "")}
+            {
+                "id": str(s["id"]),
+                "customer_id": str(s["customer_id"]),
+                "kind": str(s.get("kind") or ""),
+                "name": str(s.get("name") or ""),
+            }
         )
     for i, r in enumerate(data.get("resources", [])):
         try:
@@ -114,32 +118,44 @@ def parse_inventory(data: dict[str, Any]) -> tuple[list[dict[str, Any]], list[di
     return cust_rows, svc_rows, res_rows
 
 
-async def import_inventory(conn: AsyncConnection, data: dict[str, Any], *, batch: int = 2000) -> dict[str, int]:
-    """Upsert customers, services and resources (idempotent: importing twice changes nothing)."""
+async def import_inventory(
+    conn: AsyncConnection,
+    data: dict[str, Any],
+    *,
+    batch: int = 2000,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, int]:
+    """Upsert customers, services and resources (idempotent: importing twice changes nothing).
+
+    `progress`, when given, is called with the number of resources written after each batch.
+    """
     cust_rows, svc_rows, res_rows = parse_inventory(data)
     await upsert(conn, customers, cust_rows, ["id"])
     await upsert(conn, services, svc_rows, ["id"])
     for start in range(0, len(res_rows), batch):
         chunk = res_rows[start : start + batch]
-        # NULL valid_from never conflicts in a unique index: check those by hand.
-        for row in chunk:
-            if row["valid_from"] is None:
-                exists = await conn.scalar(
-                    select(resources.c.id).where(
-                        resources.c.service_id == row["service_id"],
-                        resources.c.type == row["type"],
-                        resources.c.value == row["value"],
-                        resources.c.valid_from.is_(None),
-                    )
+        # NULL valid_from never conflicts in a unique index: match those by hand, one query per batch.
+        undated = {(r["service_id"], r["type"], r["value"]): r for r in chunk if r["valid_from"] is None}
+        if undated:
+            found = await conn.execute(
+                select(resources.c.id, resources.c.service_id, resources.c.type, resources.c.value).where(
+                    resources.c.valid_from.is_(None), resources.c.value.in_(sorted({k[2] for k in undated}))
                 )
-                if exists:
-                    await conn.execute(
-                        resources.update().where(resources.c.id == exists).values(valid_to=row["valid_to"])
-                    )
-                    continue
-                await conn.execute(resources.insert().values(**row))
+            )
+            existing = {(f.service_id, f.type, f.value): f.id for f in found}
+            updates = [{"rid": existing[k], "vto": r["valid_to"]} for k, r in undated.items() if k in existing]
+            if updates:
+                await conn.execute(
+                    resources.update().where(resources.c.id == bindparam("rid")).values(valid_to=bindparam("vto")),
+                    updates,
+                )
+            new = [r for k, r in undated.items() if k not in existing]
+            if new:
+                await conn.execute(resources.insert(), new)
         dated = [r for r in chunk if r["valid_from"] is not None]
         await upsert(conn, resources, dated, ["service_id", "type", "value", "valid_from"])
+        if progress is not None:
+            progress(min(start + batch, len(res_rows)))
     return {"customers": len(cust_rows), "services": len(svc_rows), "resources": len(res_rows)}
 
 

@@ -31,6 +31,28 @@ OPEN_STATUSES = frozenset({"received", "monitoring", "needs-review", "warned"})
 CONFIRMED_STATUSES = frozenset({"warned", "resolved", "suspended", "lifted"})
 
 
+class Confirmation(StrEnum):
+    """How well the facts of a report are established.
+
+    strong: an authenticated trusted reporter (with consistent evidence), independent authenticated reporters,
+    our own monitoring, or ops. weak: only our own cross-check (the reported URL is on our network) — enough
+    to warn, never enough to suspend. none: nothing vouches for it — human review.
+    """
+
+    STRONG = "strong"
+    WEAK = "weak"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class EvidenceCheck:
+    """One cross-check of the report against what we can see ourselves."""
+
+    name: str
+    passed: bool
+    reason: str
+
+
 @dataclass(frozen=True)
 class RuleHit:
     """A rule that fired, by its stable kebab-case name, and why (the audit trail)."""
@@ -63,6 +85,15 @@ class Facts:
     confirmed_cases_in_window: int = 0
     feedback_loop_volume: int = 0  # feedback-loop reports for this customer in the window, this one included
     has_indicators: bool = True
+    customers_matched: int = 1
+    # Verification facts.
+    reporter_trusted_as: str | None = None  # name of the trusted-reporter entry the sender matches
+    reporter_authenticated: bool = False  # DKIM pass aligned with From (or trust without authentication)
+    reporter_confirmed: int = 0  # earlier cases from this reporter that were confirmed
+    reporter_rejected: int = 0  # ... and that were rejected
+    evidence: tuple[EvidenceCheck, ...] = ()
+    corroborating_reporters: int = 1  # independent authenticated reporters about this customer, this one included
+    ops_confirmed: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,6 +106,9 @@ class Decision:
     suspend_services: tuple[str, ...] = ()
     notify_customer: str | None = None  # template kind
     notify_complainant: str | None = None  # template kind
+    confirmation: Confirmation = Confirmation.NONE
+    severity: str | None = None
+    flags: tuple[str, ...] = ()  # e.g. legal-escalation, preserve-evidence
     facts: dict[str, object] = field(default_factory=dict)
 
     @property

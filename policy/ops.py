@@ -15,9 +15,9 @@ from core.settings import Settings
 from policy import inventory, outbox
 from policy.cases import add_history, case_row, first_report
 from policy.commands import case_context, decision_commands
-from policy.decide import decide
+from policy.decide import decide, decide_deadline
 from policy.facts import gather
-from policy.model import Outcome
+from policy.model import Confirmation, Outcome
 from policy.tables import cases, deadlines
 
 ALLOWED: dict[str, set[str]] = {
@@ -34,8 +34,14 @@ class CaseActionError(AbuseDeskError):
 
 
 async def apply(
-    conn: AsyncConnection, case_id: str, action: str, reason: str, settings: Settings, now: datetime,
-    *, actor: str = "ops",
+    conn: AsyncConnection,
+    case_id: str,
+    action: str,
+    reason: str,
+    settings: Settings,
+    now: datetime,
+    *,
+    actor: str = "ops",
 ) -> dict[str, Any]:
     """Carry out an ops action in the caller's transaction; returns the updated case."""
     if not reason.strip():
@@ -52,46 +58,71 @@ async def apply(
     if action == "confirm":
         if report is None or customer is None:
             raise CaseActionError(f"case {case_id} names no customer of ours: reject it instead")
-        found = await gather(conn, report, settings.policy, now)
-        found = replace(found, open_case_id=None, open_case_status=None, feedback_loop_volume=10**6)
-        decision = decide(report.model_copy(update={"reporter_kind": "machine"}), found, settings.policy)
+        if "deadline-needs-confirmation" in (case["rules"] or []):
+            # Warned, the deadline passed, held for want of confirmation: confirming enforces it.
+            decision = decide_deadline("warned", 0, settings.policy, Confirmation.STRONG)
+            services = await inventory.account_services(conn, customer["id"])
+            decision = replace(decision, suspend_services=tuple(services or case["service_ids"]))
+        else:
+            found = await gather(conn, report, settings.policy, now, trust=settings.trust)
+            found = replace(
+                found, open_case_id=None, open_case_status=None, feedback_loop_volume=10**6, ops_confirmed=True
+            )
+            decision = decide(report, found, settings.policy)
         if decision.outcome not in (Outcome.WARN, Outcome.SUSPEND):
             raise CaseActionError(f"after confirmation the policy says {decision.outcome.value}: nothing to do")
         new_status = decision.status
-        values: dict[str, Any] = {"status": new_status, "rules": decision.rule_names, "deadline_at": decision.deadline_at}
+        values: dict[str, Any] = {
+            "status": new_status,
+            "rules": decision.rule_names,
+            "deadline_at": decision.deadline_at if decision.outcome is Outcome.WARN else case["deadline_at"],
+            "confirmation": Confirmation.STRONG.value,
+            "flags": list(decision.flags),
+        }
         if decision.outcome is Outcome.WARN:
             values["warned_at"] = now
-            await conn.execute(deadlines.insert().values(
-                case_id=case_id, kind="warning-expiry", due_at=decision.deadline_at, state="pending"))
+            await conn.execute(
+                deadlines.insert().values(
+                    case_id=case_id, kind="warning-expiry", due_at=decision.deadline_at, state="pending"
+                )
+            )
         await conn.execute(update(cases).where(cases.c.id == case_id).values(updated_at=now, **values))
         case = await case_row(conn, case_id)
         assert case is not None
-        messages = decision_commands(decision, case, report, customer, settings,
-                                     reasons=[reason, *(r.reason for r in decision.rules)])
+        messages = decision_commands(
+            decision, case, report, customer, settings, reasons=[reason, *(r.reason for r in decision.rules)]
+        )
         outcome = decision.outcome.value
     else:
-        await conn.execute(
-            update(cases).where(cases.c.id == case_id).values(status=NEW_STATUS[action], updated_at=now)
-        )
+        await conn.execute(update(cases).where(cases.c.id == case_id).values(status=NEW_STATUS[action], updated_at=now))
         case = await case_row(conn, case_id)
         assert case is not None
         if action == "lift" and customer is not None:
-            messages.append(LiftSuspension(case_id=case_id, customer_id=customer["id"],
-                                           service_ids=[], reason=reason))
+            messages.append(LiftSuspension(case_id=case_id, customer_id=customer["id"], service_ids=[], reason=reason))
             if customer.get("email"):
-                messages.append(SendNotification(
-                    case_id=case_id, kind="customer-lift", to=customer["email"],
-                    language=customer.get("language") or settings.notify.default_language,
-                    context=case_context(case, report, settings, customer=customer) | {"reasons": [reason]},
-                ))
+                messages.append(
+                    SendNotification(
+                        case_id=case_id,
+                        kind="customer-lift",
+                        to=customer["email"],
+                        language=customer.get("language") or settings.notify.default_language,
+                        context=case_context(case, report, settings, customer=customer) | {"reasons": [reason]},
+                    )
+                )
         if action == "reject" and report and report.reporter and not report.automated:
-            messages.append(SendNotification(
-                case_id=case_id, kind="complainant-result", to=report.reporter,
-                language=report.language or settings.notify.default_language, in_reply_to=report.message_id,
-                context=case_context(case, report, settings, customer=None)
-                | {"outcome": "reject", "status": "rejected", "evidence": "", "reasons": [reason]},
-            ))
-    await add_history(conn, case_id, now, "ops", outcome, [{"name": f"ops-{action}", "reason": reason}],
-                      {"actor": actor})
+            messages.append(
+                SendNotification(
+                    case_id=case_id,
+                    kind="complainant-result",
+                    to=report.reporter,
+                    language=report.language or settings.notify.default_language,
+                    in_reply_to=report.message_id,
+                    context=case_context(case, report, settings, customer=None)
+                    | {"outcome": "reject", "status": "rejected", "evidence": "", "reasons": [reason]},
+                )
+            )
+    await add_history(
+        conn, case_id, now, "ops", outcome, [{"name": f"ops-{action}", "reason": reason}], {"actor": actor}
+    )
     await outbox.add(conn, messages)
     return case

@@ -10,8 +10,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from policy.tables import case_history, case_reports, cases
 
 LIST_FIELDS = (
-    "id", "status", "category", "customer_id", "service_ids", "report_count", "opened_at", "updated_at",
-    "sla_due_at", "answered_at", "deadline_at", "rules", "reporter_kind", "needs_attention",
+    "id",
+    "status",
+    "category",
+    "customer_id",
+    "service_ids",
+    "report_count",
+    "opened_at",
+    "updated_at",
+    "sla_due_at",
+    "answered_at",
+    "deadline_at",
+    "rules",
+    "reporter_kind",
+    "needs_attention",
 )
 
 

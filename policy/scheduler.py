@@ -13,7 +13,7 @@ from policy import inventory, outbox
 from policy.cases import add_history, case_row, first_report, reports_since
 from policy.commands import decision_commands
 from policy.decide import decide_deadline
-from policy.model import Outcome
+from policy.model import Confirmation, Outcome
 from policy.tables import cases, deadlines
 
 
@@ -44,23 +44,33 @@ async def _fire(conn: AsyncConnection, deadline_id: int, case_id: str, settings:
     if case is None:
         return
     since = case["warned_at"] or case["opened_at"]
-    decision = decide_deadline(case["status"], await reports_since(conn, case_id, since), settings.policy)
+    decision = decide_deadline(
+        case["status"],
+        await reports_since(conn, case_id, since),
+        settings.policy,
+        case["confirmation"] or Confirmation.NONE,
+    )
     rules = [asdict(r) for r in decision.rules]
     await add_history(conn, case_id, now, "deadline", decision.outcome.value, rules, {"deadline_id": deadline_id})
+    if decision.outcome is Outcome.REVIEW:
+        await conn.execute(
+            update(cases)
+            .where(cases.c.id == case_id)
+            .values(status="needs-review", updated_at=now, rules=[r["name"] for r in rules])
+        )
+        return
     if decision.outcome is not Outcome.SUSPEND:
         return
     customer = await inventory.customer_row(conn, case["customer_id"]) if case["customer_id"] else None
     services = await inventory.account_services(conn, case["customer_id"]) if customer else []
     await conn.execute(
-        update(cases).where(cases.c.id == case_id).values(
-            status="suspended", updated_at=now, rules=[r["name"] for r in rules]
-        )
+        update(cases)
+        .where(cases.c.id == case_id)
+        .values(status="suspended", updated_at=now, rules=[r["name"] for r in rules])
     )
     case = await case_row(conn, case_id)
     assert case is not None
     decision = replace(decision, suspend_services=tuple(services or case["service_ids"]))
     report = await first_report(conn, case_id)
-    messages = decision_commands(
-        decision, case, report, customer, settings, reasons=[r.reason for r in decision.rules]
-    )
+    messages = decision_commands(decision, case, report, customer, settings, reasons=[r.reason for r in decision.rules])
     await outbox.add(conn, messages)

@@ -65,6 +65,9 @@ cases = Table(
     Column("language", String(8), nullable=True),
     Column("complaint_message_id", Text, nullable=True),
     Column("needs_attention", Boolean, nullable=False, default=False),
+    Column("confirmation", String(8), nullable=True),  # strong, weak, none (policy/model.py Confirmation)
+    Column("severity", String(16), nullable=True),
+    Column("flags", JSONType, nullable=True),  # legal-escalation, preserve-evidence, ...
 )
 
 case_reports = Table(

@@ -29,14 +29,18 @@ class Desk:
         self.workdir = workdir
         self.smtp_port = free_port()
         self.prefix = f"e{uuid.uuid4().hex[:8]}."
-        self.env = os.environ.copy() | {
-            "ABUSE_DESK_AMQP_URL": AMQP_URL,
-            "ABUSE_DESK_SMTP_LISTEN": f"127.0.0.1:{self.smtp_port}",
-            "ABUSE_DESK_PREFIX": self.prefix,
-            "ABUSE_DESK_METRICS_LISTEN": f"127.0.0.1:{free_port()}",
-            "ABUSE_DESK_POLICY_LISTEN": f"127.0.0.1:{free_port()}",
-            "ABUSE_DESK_WEB_LISTEN": f"127.0.0.1:{free_port()}",
-        } | (env or {})
+        self.env = (
+            os.environ.copy()
+            | {
+                "ABUSE_DESK_AMQP_URL": AMQP_URL,
+                "ABUSE_DESK_SMTP_LISTEN": f"127.0.0.1:{self.smtp_port}",
+                "ABUSE_DESK_PREFIX": self.prefix,
+                "ABUSE_DESK_METRICS_LISTEN": f"127.0.0.1:{free_port()}",
+                "ABUSE_DESK_POLICY_LISTEN": f"127.0.0.1:{free_port()}",
+                "ABUSE_DESK_WEB_LISTEN": f"127.0.0.1:{free_port()}",
+            }
+            | (env or {})
+        )
         self.proc: subprocess.Popen[bytes] | None = None
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -48,7 +52,7 @@ class Desk:
         return result
 
     def start(self) -> None:
-        log = open(self.workdir / "run.log", "wb")  # noqa: SIM115 - kept open for the process's life
+        log = open(self.workdir / "run.log", "wb")  # kept open for the process's life
         self.proc = subprocess.Popen([SCRIPT, "run"], cwd=self.workdir, env=self.env, stdout=log, stderr=log)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
