@@ -66,8 +66,15 @@ class SeverityHandling(_Section):
 
 def _default_severity() -> dict[str, Severity]:
     return {
-        "illegal-content": "critical", "phishing": "high", "malware": "high", "fraud": "high",
-        "intrusion": "medium", "spam": "medium", "copyright": "low", "vulnerability": "low", "other": "low",
+        "illegal-content": "critical",
+        "phishing": "high",
+        "malware": "high",
+        "fraud": "high",
+        "intrusion": "medium",
+        "spam": "medium",
+        "copyright": "low",
+        "vulnerability": "low",
+        "other": "low",
     }
 
 
@@ -126,8 +133,9 @@ class TrustedReporter(_Section):
 
 def _default_reporters() -> list[TrustedReporter]:
     return [
-        TrustedReporter(name="Yahoo/AOL complaint feedback loop", domains=["arf.mail.yahoo.com", "aol.net"],
-                        kind="feedback-loop"),
+        TrustedReporter(
+            name="Yahoo/AOL complaint feedback loop", domains=["arf.mail.yahoo.com", "aol.net"], kind="feedback-loop"
+        ),
         TrustedReporter(name="Microsoft JMRP", domains=["hotmail.com"], kind="feedback-loop"),
         TrustedReporter(name="Validity (Return Path) hosted FBLs", domains=["senderscore.net"], kind="feedback-loop"),
         TrustedReporter(name="SpamCop", domains=["spamcop.net"], kind="blocklist"),

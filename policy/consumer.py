@@ -57,9 +57,7 @@ class PolicyWorker:
             raise ContractError(f"policy.reports got {message.type}")
         async with self._lock:
             async with self.engine.begin() as conn:
-                case_id = await handle_report(
-                    conn, message.report, self.settings, self.clock(), resolver=self.resolver
-                )
+                case_id = await handle_report(conn, message.report, self.settings, self.clock(), resolver=self.resolver)
             log.info("policy.decided", case_id=case_id)
         await self.drain()
 

@@ -76,7 +76,7 @@ def _fbl_volume_reached(c: Context) -> bool:
 
 
 def _fbl_below_threshold(c: Context) -> str | None:
-    if c.report.reporter_kind != "feedback-loop" or _fbl_volume_reached(c):
+    if c.facts.reporter_kind != "feedback-loop" or _fbl_volume_reached(c):
         return None
     return (
         f"{c.facts.feedback_loop_volume} feedback-loop complaint(s) in {c.config.fbl_window_hours:g} h,"
@@ -156,7 +156,7 @@ def decide(report: AbuseReport, facts: Facts, config: PolicyConfig) -> Decision:
         reason = rule.check(context)
         if reason is None:
             continue
-        hits = tuple(h for h in checks if h.name != rule.name) + (RuleHit(rule.name, reason),)
+        hits = (*(h for h in checks if h.name != rule.name), RuleHit(rule.name, reason))
         return _effects(rule.outcome, hits, context)
     raise AssertionError("the last rule always fires")  # pragma: no cover
 

@@ -98,8 +98,8 @@ def _received_check(report: AbuseReport, ours: list[str]) -> EvidenceCheck | Non
     top = report.reported_received[0]
     hit = [ip for ip in ips if ip in top]
     if hit:
-        return EvidenceCheck("received-chain", True, f"the reporter's own Received header shows {hit[0]}")
-    return EvidenceCheck("received-chain", False, "the reporter's own Received header does not show our address")
+        return EvidenceCheck("received-chain", True, f"the reporter's own Received header shows {hit[0]}", False)
+    return EvidenceCheck("received-chain", False, "the reporter's own Received header does not show our address", False)
 
 
 def _is_ip(text: str) -> bool:
@@ -146,6 +146,7 @@ async def gather(
         "reporter_authenticated": authenticated,
         "reporter_confirmed": history["confirmed"],
         "reporter_rejected": history["rejected"],
+        "reporter_kind": effective_kind(report, trust),
     }
     if not matches:
         return Facts(**common)  # type: ignore[arg-type]
@@ -182,9 +183,8 @@ async def gather(
     if open_case is not None:
         confirmed_q = confirmed_q.where(cases.c.id != open_case.id)
     confirmed = int(await conn.scalar(confirmed_q) or 0)
-    kind = effective_kind(report, trust)
     fbl = 0
-    if kind == "feedback-loop":
+    if common["reporter_kind"] == "feedback-loop":
         fbl_since = now - timedelta(hours=config.fbl_window_hours)
         fbl = 1 + int(
             await conn.scalar(

@@ -51,6 +51,7 @@ class EvidenceCheck:
     name: str
     passed: bool
     reason: str
+    independent: bool = True  # our own observation (True) or a claim of the report checked for consistency
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class Facts:
     feedback_loop_volume: int = 0  # feedback-loop reports for this customer in the window, this one included
     has_indicators: bool = True
     customers_matched: int = 1
+    reporter_kind: str = "person"  # as accepted: a feedback loop that cannot prove it is "unknown"
     # Verification facts.
     reporter_trusted_as: str | None = None  # name of the trusted-reporter entry the sender matches
     reporter_authenticated: bool = False  # DKIM pass aligned with From (or trust without authentication)

@@ -25,6 +25,7 @@ def verify(report: AbuseReport, facts: Facts, config: PolicyConfig) -> tuple[Con
     hits: list[RuleHit] = []
     failed = [c for c in facts.evidence if not c.passed]
     passed = [c for c in facts.evidence if c.passed]
+    independent = [c for c in passed if c.independent]  # what a forged report cannot fake
     if distrusted(facts, config):
         hits.append(
             RuleHit(
@@ -49,12 +50,12 @@ def verify(report: AbuseReport, facts: Facts, config: PolicyConfig) -> tuple[Con
             )
         )
         return Confirmation.STRONG, tuple(hits)
-    if report.reporter_kind == "feedback-loop":
+    if report.reporter_kind == "feedback-loop" and facts.reporter_kind != "feedback-loop":
         hits.append(
             RuleHit("feedback-loop-unauthenticated", "claims to be a feedback loop but is not an authenticated one")
         )
-    if passed and not distrusted(facts, config):
-        hits += [RuleHit(f"evidence-{c.name}", c.reason) for c in passed]
+    if independent and not distrusted(facts, config):
+        hits += [RuleHit(f"evidence-{c.name}", c.reason) for c in independent]
         return Confirmation.WEAK, tuple(hits)
     hits += [RuleHit(f"evidence-{c.name}-failed", c.reason) for c in failed]
     hits.append(RuleHit("reporter-unverified", _unverified_reason(facts)))

@@ -1,0 +1,102 @@
+"""Turn one raw abuse mail (or bare report file) into a normalized AbuseReport; never raises.
+
+Pure: no I/O, no environment. Bounds per report: input cut at ``MAX_RAW`` bytes; MIME tree of at
+most 200 parts and 8 levels, 64 KB of header block per part (``formats.mime``); 256 KB of text
+scanned for indicators (``indicators``); 20 MB decompressed from zip attachments, 32 entries, no
+nested archives (``formats.archive``); 5 MB of JSON (``formats.xarfjson``); 4 KB of evidence.
+Any internal error yields a ``freetext`` report with ``parse_warnings`` and what could be read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from core.report import AbuseReport, Envelope
+from ingest import indicators, vocabulary
+from ingest.formats import archive, arf, dmarc, freetext, mime, providers, shadowserver, spamcop, xarf0, xarfjson
+from ingest.formats.draft import Draft, MailMeta, to_report
+
+MAX_RAW = 64 * 1024 * 1024
+_CSV_HEADER_RE = re.compile(rb'^[\w" ]{1,64}(?:,[\w" .-]{0,64}){2,}$')
+
+# Most specific first: the first family that recognises the mail wins; free text is the fallback.
+FAMILIES: tuple[Callable[[mime.Part, MailMeta], Draft | None], ...] = (
+    xarfjson.parse,
+    dmarc.parse,
+    arf.parse,
+    xarf0.parse,
+    spamcop.parse,
+    shadowserver.parse,
+    providers.parse,
+)
+
+
+def parse_report(raw: bytes, *, envelope: Envelope | None = None, report_id: str = "") -> AbuseReport:
+    """Parse raw mail bytes into an AbuseReport. Never raises."""
+    try:
+        return _parse(raw, envelope, report_id)
+    except Exception as exc:  # the contract: odd input becomes a report with warnings
+        return _fallback(raw, envelope, report_id, exc)
+
+
+def _parse(raw: bytes, envelope: Envelope | None, report_id: str) -> AbuseReport:
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogateescape")
+    raw = bytes(raw)
+    warnings: list[str] = []
+    if len(raw) > MAX_RAW:
+        warnings.append(f"input of {len(raw)} bytes cut at {MAX_RAW}")
+        raw = raw[:MAX_RAW]
+    head = raw[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
+    draft: Draft | None = None
+    if head.startswith(b"{"):
+        obj = xarfjson.load(raw)
+        if obj is not None:
+            draft = xarfjson.build(obj)
+    elif _CSV_HEADER_RE.match(head.split(b"\n", 1)[0].rstrip(b"\r")) and shadowserver_columns(head):
+        draft = shadowserver.parse_bare(raw)
+    if draft is not None:
+        draft.warnings[:0] = warnings
+        return to_report(draft, None, None, envelope, report_id)
+    budget = mime.Budget()
+    msg = mime.parse_message(raw, budget=budget)
+    meta = MailMeta.read(msg)
+    for family in FAMILIES:
+        draft = family(msg, meta)
+        if draft is not None:
+            break
+    else:
+        draft = freetext.parse(msg, meta)
+    if budget.truncated:
+        warnings.append(f"MIME tree cut at {mime.MAX_PARTS} parts / depth {mime.MAX_DEPTH}")
+    if not meta.has_headers:
+        warnings.append("no mail header block found")
+    draft.warnings[:0] = warnings
+    language = vocabulary.guess_language(meta.subject + "\n" + meta.first_text[:3000])
+    return to_report(draft, meta, language, envelope, report_id)
+
+
+def shadowserver_columns(head: bytes) -> bool:
+    """A header line naming an IP column (bare CSV files: Shadowserver and alike)."""
+    return archive.ip_column(head.split(b"\n", 1)[0].decode("utf-8", "replace")) is not None
+
+
+def _fallback(raw: object, envelope: Envelope | None, report_id: str, exc: Exception) -> AbuseReport:
+    warning = f"parser error {exc.__class__.__name__}: {str(exc)[:200]}"
+    try:
+        data = raw if isinstance(raw, bytes) else str(raw).encode("utf-8", "replace")
+        text = indicators.refang(data[: indicators.MAX_SCAN].decode("utf-8", "replace"))
+        draft = Draft(format="freetext", warnings=[warning, "fallback extraction over the raw text"])
+        draft.add_ips(indicators.find_ips(text, skip_loopback=True)[:50])
+        draft.add_urls(indicators.find_urls(text)[:50])
+        return to_report(draft, None, None, envelope, report_id)
+    except Exception as second:
+        fields: dict[str, object] = {
+            "report_id": str(report_id),
+            "format": "other",
+            "parse_warnings": [warning, f"fallback failed: {second.__class__.__name__}"],
+        }
+        if isinstance(envelope, Envelope):
+            fields["envelope"] = envelope
+        return AbuseReport(**fields)
