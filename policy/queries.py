@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -24,16 +26,41 @@ LIST_FIELDS = (
     "rules",
     "reporter_kind",
     "needs_attention",
+    "confirmation",
+    "severity",
+    "flags",
 )
+DUE_SOON = timedelta(hours=4)
 
 
-async def list_cases(conn: AsyncConnection, status: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
-    """Cases, newest first, optionally of one status."""
+def sla_state(case: Mapping[str, Any], now: datetime) -> str:
+    """Where the complainant's answer stands: answered, not-applicable, ok, due-soon or breached."""
+    if case["answered_at"] is not None:
+        return "answered"
+    if case.get("reporter_kind") in ("feedback-loop", "machine", "internal") or case["sla_due_at"] is None:
+        return "not-applicable"
+    if now >= case["sla_due_at"]:
+        return "breached"
+    return "due-soon" if case["sla_due_at"] - now <= DUE_SOON else "ok"
+
+
+async def list_cases(
+    conn: AsyncConnection,
+    status: str | None = None,
+    limit: int = 1000,
+    *,
+    sla: str | None = None,
+    now: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Cases, newest first, optionally of one status and/or one SLA state (breached, due-soon, ...)."""
+    now = now or datetime.now(UTC)
     query = select(cases).order_by(cases.c.opened_at.desc(), cases.c.id).limit(limit)
     if status:
         query = query.where(cases.c.status == status)
     rows = (await conn.execute(query)).mappings().all()
-    return [{k: row[k] for k in LIST_FIELDS} for row in rows]
+    out = [{k: row[k] for k in LIST_FIELDS} for row in rows]
+    out = [c | {"sla_state": sla_state(c, now)} for c in out]
+    return [c for c in out if sla is None or c["sla_state"] == sla]
 
 
 async def show_case(conn: AsyncConnection, case_id: str) -> dict[str, Any] | None:
