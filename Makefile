@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint install install-test clean
+.PHONY: run test lint install install-test clean lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,3 +29,10 @@ test: lint
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+
+# requirements.lock: the runtime dependencies pinned from a clean install (the container image builds from it).
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv && .lock-venv/bin/pip install --quiet .
+	{ echo "# Pinned runtime dependencies of abuse-desk (what deploy/Dockerfile installs). Regenerate: make lock"; \
+	  .lock-venv/bin/pip freeze --exclude abuse-desk; } > requirements.lock
+	rm -rf .lock-venv

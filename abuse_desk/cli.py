@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from abuse_desk.cli_operate import register as register_operator_commands
 from core.errors import AbuseDeskError, ConfigError
 from core.logging import configure_logging
 from core.settings import Settings, load_settings
@@ -23,11 +24,14 @@ inventory_app = typer.Typer(help="Customers, services and resources.", no_args_i
 scheduler_app = typer.Typer(help="Deadlines.", no_args_is_help=True)
 dead_app = typer.Typer(help="Dead letters.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+report_app = typer.Typer(help="Reports on the desk's work.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
 app.add_typer(cases_app, name="cases")
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(scheduler_app, name="scheduler")
 app.add_typer(dead_app, name="dead")
 app.add_typer(db_app, name="db")
+register_operator_commands(app)  # doctor, health, deploy
 console = Console()
 err = Console(stderr=True)
 
@@ -69,7 +73,7 @@ def run(log_level: str = "INFO") -> None:
 
 @app.command("serve")
 def serve_one(component: str, log_level: str = "INFO") -> None:
-    """One component: smtp, normalize, policy, scheduler, suspend, notify."""
+    """One component: smtp, normalize, policy, scheduler, suspend, notify, web."""
     from abuse_desk.runtime import COMPONENTS, PLANNED, serve
 
     if component in PLANNED:
@@ -78,8 +82,12 @@ def serve_one(component: str, log_level: str = "INFO") -> None:
     if component not in COMPONENTS:
         err.print(f"unknown component {component!r}: choose from {', '.join(COMPONENTS)}")
         raise typer.Exit(2)
+    settings = _settings()
+    if component == "web" and not settings.web_token:
+        err.print("[bold red]the ops web page needs a token:[/] set ABUSE_DESK_WEB_TOKEN (a long random string)")
+        raise typer.Exit(2)
     configure_logging(log_level)
-    _run(serve(_settings(), (component,)))
+    _run(serve(settings, (component,)))
 
 
 @app.command()
@@ -96,9 +104,11 @@ def parse(
         if as_json:
             sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
         else:
-            console.print(f"[bold]{path}[/]: {report.format} / {report.category}"
-                          f" ips={report.source_ips} domains={report.domains} urls={report.urls}"
-                          f" reporter={report.reporter}")
+            console.print(
+                f"[bold]{path}[/]: {report.format} / {report.category}"
+                f" ips={report.source_ips} domains={report.domains} urls={report.urls}"
+                f" reporter={report.reporter}"
+            )
             for warning in report.parse_warnings:
                 console.print(f"  warning: {warning}")
 
@@ -107,29 +117,43 @@ def parse(
 def inventory_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
     """Load customers, services and resources (JSON of design §5)."""
     from abuse_desk import ops
+    from abuse_desk.cli_operate import progress_bar
 
-    counts = _run(ops.import_inventory(_settings(), str(file)))
-    console.print(f"imported {counts['customers']} customers, {counts['services']} services,"
-                  f" {counts['resources']} resources")
+    with progress_bar("resources") as progress:
+        counts = _run(ops.import_inventory(_settings(), str(file), progress))
+    console.print(
+        f"imported {counts['customers']} customers, {counts['services']} services, {counts['resources']} resources"
+    )
 
 
 @cases_app.command("list")
 def cases_list(
     as_json: Annotated[bool, typer.Option("--json")] = False,
     status: Annotated[str | None, typer.Option("--status")] = None,
+    sla: Annotated[
+        str | None, typer.Option("--sla", help="answered, not-applicable, ok, due-soon or breached")
+    ] = None,
 ) -> None:
     """Cases, newest first."""
     from abuse_desk import ops
 
-    rows = _run(ops.list_cases(_settings(), status))
+    rows = _run(ops.list_cases(_settings(), status, sla))
     if as_json:
         sys.stdout.write(_dump(rows) + "\n")
         return
     table = Table("id", "status", "category", "customer", "reports", "opened", "SLA due", "deadline", "rules")
     for r in rows:
-        table.add_row(r["id"], r["status"], r["category"], r["customer_id"] or "-", str(r["report_count"]),
-                      _short(r["opened_at"]), _short(r["sla_due_at"]), _short(r["deadline_at"]),
-                      ", ".join(r["rules"]))
+        table.add_row(
+            r["id"],
+            r["status"],
+            r["category"],
+            r["customer_id"] or "-",
+            str(r["report_count"]),
+            _short(r["opened_at"]),
+            f"{_short(r['sla_due_at'])} ({r['sla_state']})",
+            _short(r["deadline_at"]),
+            ", ".join(r["rules"]),
+        )
     console.print(table)
 
 
@@ -146,8 +170,18 @@ def cases_show(case_id: str, as_json: Annotated[bool, typer.Option("--json")] = 
     if as_json:
         sys.stdout.write(_dump(case) + "\n")
         return
-    for key in ("id", "status", "category", "customer_id", "service_ids", "report_count", "opened_at",
-                "sla_due_at", "deadline_at", "rules"):
+    for key in (
+        "id",
+        "status",
+        "category",
+        "customer_id",
+        "service_ids",
+        "report_count",
+        "opened_at",
+        "sla_due_at",
+        "deadline_at",
+        "rules",
+    ):
         console.print(f"[bold]{key}[/]: {case[key]}")
     console.print("[bold]history[/]:")
     for h in case["history"]:
@@ -156,7 +190,9 @@ def cases_show(case_id: str, as_json: Annotated[bool, typer.Option("--json")] = 
 
 
 def _case_action(action: str) -> Any:
-    def command(case_id: str, reason: Annotated[str, typer.Option("--reason", help="why (kept in the audit trail)")]) -> None:
+    def command(
+        case_id: str, reason: Annotated[str, typer.Option("--reason", help="why (kept in the audit trail)")]
+    ) -> None:
         from abuse_desk import ops
 
         case = _run(ops.case_action(_settings(), case_id, action, reason))
@@ -166,12 +202,13 @@ def _case_action(action: str) -> Any:
         "resolve": "The customer fixed it: no suspension at the deadline.",
         "confirm": "Facts verified by a human: apply the policy.",
         "reject": "Not founded: close it (the complainant is told).",
-        "lift": "Support lifts the suspension (the customer is told).",
+        "lift": "Support lifts the suspension (the customer is told); a pending contest is recorded as reversed.",
+        "uphold": "A contest of the case was reviewed and the measure stands.",
     }[action]
     return command
 
 
-for _action in ("resolve", "confirm", "reject", "lift"):
+for _action in ("resolve", "confirm", "reject", "lift", "uphold"):
     cases_app.command(_action)(_case_action(_action))
 
 
@@ -204,8 +241,7 @@ def queues(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         return
     table = Table("queue", "messages", "consumers", "dead letters")
     for s in stats:
-        table.add_row(s["queue"], str(s["messages"]), str(s["consumers"]),
-                      f"[red]{s['dead']}[/]" if s["dead"] else "0")
+        table.add_row(s["queue"], str(s["messages"]), str(s["consumers"]), f"[red]{s['dead']}[/]" if s["dead"] else "0")
     console.print(table)
 
 
@@ -227,8 +263,10 @@ def dead_list(queue: str, as_json: Annotated[bool, typer.Option("--json")] = Fal
 def dead_replay(queue: str) -> None:
     """Put a queue's dead letters back to work (after the fix)."""
     from abuse_desk import ops
+    from abuse_desk.cli_operate import progress_bar
 
-    moved = _run(ops.dead_replay(_settings(), queue))
+    with progress_bar(f"replaying {queue}.dead") as progress:
+        moved = _run(ops.dead_replay(_settings(), queue, progress))
     console.print(f"replayed {moved} message(s) into {queue}")
 
 
@@ -239,6 +277,26 @@ def db_upgrade() -> None:
 
     _run(ops.db_upgrade(_settings()))
     console.print("database is up to date")
+
+
+@report_app.command("transparency")
+def report_transparency(
+    year: Annotated[int, typer.Option("--year", help="calendar year")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The Art. 15 DSA transparency figures of a year (and internal figures)."""
+    from abuse_desk import ops
+
+    figures = _run(ops.transparency(_settings(), year))
+    if as_json:
+        sys.stdout.write(_dump(figures) + "\n")
+        return
+    console.print(f"[bold]Transparency report {year}[/] (Art. 15 DSA, hosting service)")
+    for section, values in figures.items():
+        if isinstance(values, dict):
+            console.print(f"[bold]{section}[/]")
+            for key, value in values.items():
+                console.print(f"  {key}: {value}")
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from datetime import datetime
@@ -52,15 +52,19 @@ async def publish_outbox(settings: Settings, engine: AsyncEngine) -> int:
         return -1
 
 
-async def import_inventory(settings: Settings, path: str) -> dict[str, int]:
+async def import_inventory(
+    settings: Settings, path: str, progress: Callable[[int, int], None] | None = None
+) -> dict[str, int]:
     data = inventory.load_inventory_file(path)
+    total = len(data.get("resources", [])) if isinstance(data, dict) else 0
+    step = (lambda done: progress(done, total)) if progress else None
     async with database(settings) as engine, engine.begin() as conn:
-        return await inventory.import_inventory(conn, data)
+        return await inventory.import_inventory(conn, data, progress=step)
 
 
-async def list_cases(settings: Settings, status: str | None) -> list[dict[str, Any]]:
+async def list_cases(settings: Settings, status: str | None, sla: str | None = None) -> list[dict[str, Any]]:
     async with database(settings) as engine, engine.connect() as conn:
-        return await queries.list_cases(conn, status)
+        return await queries.list_cases(conn, status, sla=sla)
 
 
 async def show_case(settings: Settings, case_id: str) -> dict[str, Any]:
@@ -77,6 +81,13 @@ async def case_action(settings: Settings, case_id: str, action: str, reason: str
             case = await policy_ops.apply(conn, case_id, action, reason, settings, utcnow())
         await publish_outbox(settings, engine)
         return case
+
+
+async def transparency(settings: Settings, year: int) -> dict[str, Any]:
+    from policy import transparency as figures
+
+    async with database(settings) as engine, engine.connect() as conn:
+        return await figures.report(conn, year)
 
 
 async def tick(settings: Settings, now: datetime) -> list[str]:
@@ -98,10 +109,22 @@ async def dead_list(settings: Settings, queue: str) -> list[dict[str, Any]]:
     return [asdict(d) | {"body": d.body[:2000].decode("utf-8", "replace")} for d in letters]
 
 
-async def dead_replay(settings: Settings, queue: str) -> int:
+async def dead_replay(
+    settings: Settings, queue: str, progress: Callable[[int, int], None] | None = None, *, batch: int = 100
+) -> int:
+    """Replay every dead letter of a queue, in batches, reporting (moved, total) after each batch."""
     _known_queue(queue)
     async with broker(settings) as b:
-        return await b.replay(queue)
+        total = {s.queue: s.dead for s in await b.stats()}[queue]
+        moved = 0
+        while moved < total:
+            step = await b.replay(queue, limit=min(batch, total - moved))
+            if step == 0:
+                break
+            moved += step
+            if progress:
+                progress(moved, total)
+        return moved
 
 
 async def db_upgrade(settings: Settings) -> None:

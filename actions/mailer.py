@@ -26,6 +26,7 @@ class MaildirMailer:
 
     def __init__(self, path: str) -> None:
         self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)  # Maildir creates only its own folder
         self._box = mailbox.Maildir(self.path, create=True)
 
     async def send(self, raw: bytes, sender: str, recipient: str) -> None:
@@ -39,7 +40,10 @@ class MaildirMailer:
 
 
 class SmtpMailer:
-    """Sends through a relay: smtp://[user:pass@]host:port[?starttls=true|false], smtps:// for implicit TLS."""
+    """Sends through a relay: smtp://[user:pass@]host:port[?starttls=true|false], smtps:// for implicit TLS.
+
+    `cafile=PATH` trusts a private CA for the relay's certificate (the system's CAs otherwise).
+    """
 
     def __init__(self, url: str, *, timeout: float = 30.0) -> None:
         parts = urlsplit(url)
@@ -51,6 +55,7 @@ class SmtpMailer:
         self.start_tls: bool | None = {"true": True, "false": False}.get(starttls)
         self.username = unquote(parts.username) if parts.username else None
         self.password = unquote(parts.password) if parts.password else None
+        self.cafile = query.get("cafile", [None])[0]
         self.timeout = timeout
 
     async def send(self, raw: bytes, sender: str, recipient: str) -> None:
@@ -65,6 +70,7 @@ class SmtpMailer:
                 start_tls=self.start_tls,
                 username=self.username,
                 password=self.password,
+                cert_bundle=self.cafile,
                 timeout=self.timeout,
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from actions.mailer import Mailer
-from actions.render import render
+from actions.render import render, wire_bytes
 from actions.tables import mail_outbox
 from core.db import upsert
 from core.errors import ContractError, PermanentError
@@ -20,8 +20,21 @@ from core.messages import ActionFailed, Message, NotificationSent, SendNotificat
 from core.settings import NotifyConfig
 
 log = structlog.get_logger("actions.notify")
+CLAIM_LEASE = timedelta(minutes=5)
 
 Publish = Callable[[Message], Awaitable[None]]
+Signer = Callable[[bytes], bytes]
+NOT_PEOPLE = ("feedback-loop", "machine", "internal")
+
+
+def answers_a_machine(command: SendNotification) -> bool:
+    """A mail to a complainant that is not a person (feedback loop, robot, Auto-Submitted): never sent."""
+    if not command.kind.startswith("complainant-"):
+        return False
+    ctx = command.context
+    to = command.to.strip().lower()
+    null = to in ("", "<>") or to.split("@")[0] in ("mailer-daemon", "postmaster", "noreply", "no-reply")
+    return bool(ctx.get("automated")) or ctx.get("reporter_kind") in NOT_PEOPLE or null
 
 
 class NotifyWorker:
@@ -34,8 +47,10 @@ class NotifyWorker:
         config: NotifyConfig,
         publish: Publish,
         clock: Callable[[], datetime] = utcnow,
+        signer: Signer | None = None,
     ) -> None:
         self.engine = engine
+        self.signer = signer
         self.mailer = mailer
         self.config = config
         self.publish = publish
@@ -46,6 +61,9 @@ class NotifyWorker:
         """Store the rendered mail (idempotent on the command id), then try to send it now."""
         if not isinstance(message, SendNotification):
             raise ContractError(f"actions.notify got {message.type}")
+        if answers_a_machine(message):
+            log.warning("notify.not_to_machines", kind=message.kind, to=message.to, case_id=message.case_id)
+            return
         now = self.clock()
         try:
             mail = render(
@@ -56,13 +74,16 @@ class NotifyWorker:
                 ActionFailed(case_id=message.case_id, action="notify", reason=str(exc), command_id=message.message_id)
             )
             return
+        raw = wire_bytes(mail)
+        if self.signer is not None:
+            raw = self.signer(raw)
         row = {
             "command_id": message.message_id,
             "case_id": message.case_id,
             "kind": message.kind,
             "recipient": message.to,
             "mail_message_id": str(mail["Message-ID"]),
-            "raw": mail.as_bytes(),
+            "raw": raw,
             "state": "pending",
             "attempts": 0,
             "created_at": now,
@@ -83,8 +104,20 @@ class NotifyWorker:
             async with self.engine.connect() as conn:
                 rows = (await conn.execute(query.order_by(mail_outbox.c.id).limit(limit))).mappings().all()
             for row in rows:
-                sent += await self._attempt(dict(row), now)
+                if await self._claim(row["id"], now):
+                    sent += await self._attempt(dict(row), now)
         return sent
+
+    async def _claim(self, row_id: int, now: datetime) -> bool:
+        """Take a due row for one attempt, atomically: of several notify replicas that see it due, one sends it.
+
+        The claim is a lease (the row is due again after CLAIM_LEASE): a replica that dies while sending
+        leaves the mail to another one instead of losing it.
+        """
+        async with self.engine.begin() as conn:
+            due = (mail_outbox.c.id == row_id, mail_outbox.c.state == "pending", mail_outbox.c.next_attempt_at <= now)
+            claimed = await conn.execute(update(mail_outbox).where(*due).values(next_attempt_at=now + CLAIM_LEASE))
+        return bool(claimed.rowcount == 1)
 
     async def _attempt(self, row: dict[str, Any], now: datetime) -> int:
         attempts = int(row["attempts"]) + 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 from datetime import datetime
 from email.headerregistry import Address
@@ -11,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, TemplateNotFound
 
 from core.errors import PermanentError
 from core.messages import SendNotification
@@ -38,6 +40,18 @@ _env = Environment(
 _env.filters["localtime"] = _localtime
 
 
+@functools.cache
+def _templates(language: str, kind: str) -> tuple[Template, Template]:
+    """The template's first line (the subject) and the rest (the body), compiled apart: a value holding a line
+    break cannot move text from the subject into the headers or the body."""
+    try:
+        source, _, _ = _env.loader.get_source(_env, f"{language}/{kind}.txt.j2")  # type: ignore[union-attr]
+    except TemplateNotFound as exc:
+        raise PermanentError(f"no template {kind!r} in {language}") from exc
+    first, _, rest = source.partition("\n")
+    return _env.from_string(first), _env.from_string(rest)
+
+
 def header_safe(text: str, limit: int = 200) -> str:
     """A value fit for a header: control characters (CR, LF, ...) removed, length capped."""
     return _CONTROL.sub(" ", text)[:limit].strip()
@@ -51,12 +65,10 @@ def mail_message_id(command_id: str, domain: str) -> str:
 def render(command: SendNotification, *, sender: str, default_language: str, now: datetime) -> EmailMessage:
     """Build the mail for a notification command; PermanentError if it cannot be built (bad address...)."""
     language = command.language if command.language in LANGUAGES else default_language
-    try:
-        template = _env.get_template(f"{language}/{command.kind}.txt.j2")
-    except TemplateNotFound as exc:
-        raise PermanentError(f"no template {command.kind!r} in {language}") from exc
-    text = template.render(**_defaults(command.context))
-    subject, _, body = text.partition("\n")
+    subject_template, body_template = _templates(language, command.kind)
+    context = _defaults(command.context)
+    subject = subject_template.render(**context)  # a value with CR/LF stays on this line (header_safe below)
+    body = body_template.render(**context)
     msg = EmailMessage()
     try:
         domain = sender.rpartition("@")[2]
@@ -75,7 +87,15 @@ def render(command: SendNotification, *, sender: str, default_language: str, now
             msg["In-Reply-To"] = ref
             msg["References"] = ref
     msg.set_content(body.lstrip("\n"), charset="utf-8", cte="quoted-printable")
+    if isinstance(context.get("statement"), dict):  # the machine-readable statement of reasons (Art. 17 DSA)
+        data = json.dumps(context["statement"], ensure_ascii=False, indent=2, sort_keys=True).encode()
+        msg.add_attachment(data, maintype="application", subtype="json", filename="statement-of-reasons.json")
     return msg
+
+
+def wire_bytes(msg: EmailMessage) -> bytes:
+    """The exact bytes sent (and DKIM-signed): CRLF line ends, long lines folded by the email package."""
+    return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
 
 
 def _defaults(context: dict[str, Any]) -> dict[str, Any]:
@@ -95,5 +115,20 @@ def _defaults(context: dict[str, Any]) -> dict[str, Any]:
         "status": "",
         "category": "",
         "case_id": "",
+        "timezone": "Europe/Paris",
+        "sla_due_at": None,
+        "sla_state": "",
+        "action": "",
+        "reason": "",
+        "command_id": "",
+        "statement_url": None,
+        "statement": None,
+        "passes": [],
+        "failures": [],
+        "answer": "",
+        "answer_text": "",
+        "missing_elements": [],
+        "automation": "fully",
+        "origin": "notice",
     }
     return base | context

@@ -1,4 +1,4 @@
-"""Suspension: backends behind one interface (the built-in ledger first), and the command handler."""
+"""Suspension: backends behind one interface (ledger, webhook, WHMCS), chosen in configuration, and the handler."""
 
 from __future__ import annotations
 
@@ -7,12 +7,25 @@ from datetime import datetime
 from typing import Protocol
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from actions.ledger import Ledger, items_of
+from actions.remote import RemotePanel
 from actions.tables import suspensions
-from core.errors import ContractError
-from core.messages import LiftSuspension, Message, ServiceLifted, ServiceSuspended, SuspendService, utcnow
+from actions.webhook import WebhookPanel
+from actions.whmcs import WhmcsPanel
+from core.action_settings import SuspendConfig
+from core.errors import ContractError, PermanentError
+from core.messages import (
+    ActionFailed,
+    LiftSuspension,
+    Message,
+    ServiceLifted,
+    ServiceSuspended,
+    SuspendService,
+    utcnow,
+)
 
 log = structlog.get_logger("actions.suspend")
 
@@ -20,7 +33,11 @@ Publish = Callable[[Message], Awaitable[None]]
 
 
 class SuspensionBackend(Protocol):
-    """A place where services are stopped. Both calls are idempotent: 'already done' is success."""
+    """A place where services are stopped. Both calls are idempotent: 'already done' is success.
+
+    TransientError (or any other exception): the command is redelivered later, then dead-lettered.
+    PermanentError: retrying cannot help; the worker publishes action.failed.v1 and acks.
+    """
 
     name: str
 
@@ -32,54 +49,65 @@ class SuspensionBackend(Protocol):
 
 
 class LedgerBackend:
-    """The built-in backend: a table of suspended services (what outgoing-mail enforcement reads)."""
+    """The built-in backend: the ledger alone (what outgoing-mail enforcement reads), optionally fronting a panel.
 
-    name = "ledger"
+    With a remote panel the ledger row is written first (pending) and the panel is called only for pending
+    rows, then the row turns active: a redelivered command finds the row active and does not call again.
+    """
 
-    def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime] = utcnow) -> None:
-        self.engine = engine
-        self.clock = clock
+    def __init__(
+        self, engine: AsyncEngine, clock: Callable[[], datetime] = utcnow, panel: RemotePanel | None = None
+    ) -> None:
+        self.ledger = Ledger(engine, clock)
+        self.panel = panel
+        self.name = panel.name if panel else "ledger"
 
     async def suspend(self, command: SuspendService) -> list[str]:
-        async with self.engine.begin() as conn:
-            active = {
-                r.service_id
-                for r in await conn.execute(
-                    select(suspensions.c.service_id).where(
-                        suspensions.c.service_id.in_(command.service_ids), suspensions.c.lifted_at.is_(None)
-                    )
-                )
-            }
-            new = [s for s in command.service_ids if s not in active]
-            if new:
-                await conn.execute(
-                    suspensions.insert(),
-                    [
-                        {
-                            "service_id": s,
-                            "customer_id": command.customer_id,
-                            "case_id": command.case_id,
-                            "scope": command.scope,
-                            "backend": self.name,
-                            "reason": command.reason[:2000],
-                            "command_id": command.message_id,
-                            "suspended_at": self.clock(),
-                        }
-                        for s in new
-                    ],
-                )
+        items = items_of(command)
+        todo = await self.ledger.claim(command, items, backend=self.name, pending=self.panel is not None)
+        if self.panel is not None and todo:
+            remote = [(i, item) for i, item in todo if self.panel.handles(item)]
+            await self.ledger.activate([i for i, item in todo if not self.panel.handles(item)], remote_called=False)
+            groups = [remote] if self.panel.batch else [[pair] for pair in remote]
+            for group in groups:
+                ids = [i for i, _ in group]
+                try:
+                    await self.panel.suspend(command, [item for _, item in group])
+                except PermanentError as exc:
+                    await self.ledger.refuse(ids, str(exc))
+                    raise
+                except Exception as exc:
+                    await self.ledger.mark(ids, error=str(exc)[:2000])
+                    raise
+                await self.ledger.activate(ids)
         return sorted(set(command.service_ids))
 
     async def lift(self, command: LiftSuspension) -> list[str]:
-        async with self.engine.begin() as conn:
-            where = [suspensions.c.lifted_at.is_(None), suspensions.c.case_id == command.case_id]
-            if command.service_ids:
-                where.append(suspensions.c.service_id.in_(command.service_ids))
-            ids = sorted({r.service_id for r in await conn.execute(select(suspensions.c.service_id).where(*where))})
-            await conn.execute(
-                update(suspensions).where(*where).values(lifted_at=self.clock(), lift_reason=command.reason[:2000])
-            )
-        return ids
+        rows = await self.ledger.open_rows(command)
+        remote = [(i, item) for i, item in rows if self.panel is not None and self.panel.handles(item)]
+        local = [i for i, item in rows if (i, item) not in remote]
+        await self.ledger.lifted(local, command.reason, remote_called=False)
+        if self.panel is not None and remote:
+            groups = [remote] if self.panel.batch else [[pair] for pair in remote]
+            for group in groups:
+                ids = [i for i, _ in group]
+                try:
+                    await self.panel.lift(command, [item for _, item in group])
+                except Exception as exc:
+                    await self.ledger.mark(ids, error=str(exc)[:2000])
+                    raise
+                await self.ledger.lifted(ids, command.reason, remote_called=True)
+        return sorted({item.service_id for _, item in rows if item.service_id})
+
+
+def make_backend(config: SuspendConfig, engine: AsyncEngine) -> LedgerBackend:
+    """The backend named by [suspend] backend; remote ones still record into the ledger."""
+    panel: RemotePanel | None = None
+    if config.backend == "webhook":
+        panel = WebhookPanel(config)
+    elif config.backend == "whmcs":
+        panel = WhmcsPanel(config)
+    return LedgerBackend(engine, panel=panel)
 
 
 async def active_suspensions(engine: AsyncEngine) -> list[dict[str, object]]:
@@ -97,30 +125,34 @@ class SuspendWorker:
         self.publish = publish
 
     async def handle(self, message: Message) -> None:
-        if isinstance(message, SuspendService):
-            done = await self.backend.suspend(message)
-            log.info("actions.suspended", services=done, backend=self.backend.name)
+        if not isinstance(message, SuspendService | LiftSuspension):
+            raise ContractError(f"actions.suspend got {message.type}")
+        action = "suspend" if isinstance(message, SuspendService) else "lift"
+        try:
+            done = await (
+                self.backend.suspend(message) if isinstance(message, SuspendService) else self.backend.lift(message)
+            )
+        except PermanentError as exc:
+            log.error("actions.failed", action=action, backend=self.backend.name, error=str(exc))
             await self.publish(
-                ServiceSuspended(
+                ActionFailed(
                     case_id=message.case_id,
                     report_id=message.report_id,
-                    customer_id=message.customer_id,
-                    service_ids=done,
-                    backend=self.backend.name,
+                    action=action,
+                    reason=f"{self.backend.name}: {exc}",
                     command_id=message.message_id,
                 )
             )
-        elif isinstance(message, LiftSuspension):
-            done = await self.backend.lift(message)
-            log.info("actions.lifted", services=done, backend=self.backend.name)
-            await self.publish(
-                ServiceLifted(
-                    case_id=message.case_id,
-                    customer_id=message.customer_id,
-                    service_ids=done,
-                    backend=self.backend.name,
-                    command_id=message.message_id,
-                )
+            return
+        log.info("actions.suspended" if action == "suspend" else "actions.lifted", services=done)
+        event = ServiceSuspended if isinstance(message, SuspendService) else ServiceLifted
+        await self.publish(
+            event(
+                case_id=message.case_id,
+                report_id=message.report_id,
+                customer_id=message.customer_id,
+                service_ids=done,
+                backend=self.backend.name,
+                command_id=message.message_id,
             )
-        else:
-            raise ContractError(f"actions.suspend got {message.type}")
+        )

@@ -1,8 +1,8 @@
-"""The action stage's tables: the suspension ledger and the mail outbox."""
+"""The action stage's tables: the suspension ledger, the mail outbox and the outgoing-mail counters."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, Integer, LargeBinary, String, Table, Text
+from sqlalchemy import Column, Index, Integer, LargeBinary, PrimaryKeyConstraint, String, Table, Text
 
 from core.db import UTCDateTime, metadata
 
@@ -21,7 +21,13 @@ suspensions = Table(
     Column("suspended_at", UTCDateTime, nullable=False),
     Column("lifted_at", UTCDateTime, nullable=True),
     Column("lift_reason", Text, nullable=True),
+    # pending: recorded, the remote backend has not confirmed yet; active: in force;
+    # failed: the backend refused for good (closed at once: lifted_at is set too); lifted.
+    Column("state", String(16), nullable=False, default="active", server_default="active"),
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),  # remote calls made
+    Column("last_error", Text, nullable=True),
     Index("ix_suspensions_active", "service_id", "lifted_at"),
+    Index("ix_suspensions_target", "target", "lifted_at"),
 )
 
 mail_outbox = Table(
@@ -41,4 +47,25 @@ mail_outbox = Table(
     Column("sent_at", UTCDateTime, nullable=True),
     Column("last_error", Text, nullable=True),
     Index("ix_mail_outbox_due", "state", "next_attempt_at"),
+)
+
+# Recipients accepted per sending mailbox, one row per minute: the sum of the last 60 rows is the
+# sliding hour the Postfix policy service enforces (shared by every replica, survives restarts).
+outbound_counts = Table(
+    "outbound_counts",
+    metadata,
+    Column("sender", String(320), nullable=False),
+    Column("bucket", UTCDateTime, nullable=False),  # start of the minute
+    Column("count", Integer, nullable=False, default=0),
+    PrimaryKeyConstraint("sender", "bucket", name="pk_outbound_counts"),
+    Index("ix_outbound_counts_bucket", "bucket"),
+)
+
+# When a mailbox last crossed its limit and was reported into the pipeline (once per window).
+outbound_reports = Table(
+    "outbound_reports",
+    metadata,
+    Column("sender", String(320), primary_key=True),
+    Column("reported_at", UTCDateTime, nullable=True),
+    Column("report_id", String(64), nullable=True),
 )

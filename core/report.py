@@ -66,6 +66,24 @@ class ReportAuth(BaseModel):
     errors: list[str] = Field(default_factory=list)
 
 
+class NoticeElements(BaseModel):
+    """What a notice contains of the elements Art. 16(2) DSA asks for, and an Art. 18 warning sign."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    explanation: bool = False  # (a) why the notifier thinks the content is illegal or abusive
+    location: bool = False  # (b) the exact location: URL, IP address, domain or mailbox
+    identity: bool = False  # (c) the notifier's name and e-mail address
+    good_faith: bool = False  # (d) a statement that the notice is accurate and complete, in good faith
+    threat_to_life: bool = False  # signs of a threat to someone's life or safety (Art. 18)
+
+    @property
+    def missing(self) -> list[str]:
+        """Names of the Art. 16(2) elements the notice lacks."""
+        names = ("explanation", "location", "identity", "good_faith")
+        return [n for n in names if not getattr(self, n)]
+
+
 class AbuseReport(BaseModel):
     """One normalized abuse report. Unknown fields are ignored when reading (forward compatible)."""
 
@@ -100,4 +118,5 @@ class AbuseReport(BaseModel):
     # reporter's side and is the only one that can vouch for the hand-off from our address.
     reported_received: list[str] = Field(default_factory=list)
     auth: ReportAuth = Field(default_factory=ReportAuth)
+    notice: NoticeElements = Field(default_factory=NoticeElements)
     parse_warnings: list[str] = Field(default_factory=list)

@@ -23,6 +23,8 @@ ENV_VARS: dict[str, str] = {
     "ABUSE_DESK_WEB_LISTEN": "web_listen",
     "ABUSE_DESK_WEB_TOKEN": "web_token",
     "ABUSE_DESK_METRICS_LISTEN": "metrics_listen",
+    "ABUSE_DESK_LINK_SECRET": "dsa.link_secret",
+    "ABUSE_DESK_PUBLIC_URL": "dsa.public_url",
     "ABUSE_DESK_SUSPEND_SECRET": "suspend.secret",
     "ABUSE_DESK_SUSPEND_IDENTIFIER": "suspend.identifier",
 }
@@ -173,6 +175,55 @@ class NotifyConfig(_Section):
     dkim: DkimConfig | None = None
 
 
+class Authority(_Section):
+    """An authority whose authenticated orders skip the warning (Art. 9 DSA, LCEN art. 6-1)."""
+
+    name: str
+    domains: list[str]
+    member_state: str = "FR"
+    deadline_hours: float = Field(default=24.0, gt=0)  # e.g. 1 for terrorist content removal orders
+
+
+def _default_clauses() -> dict[str, str]:
+    return {
+        "spam": "Acceptable use policy, §3 (unsolicited bulk e-mail)",
+        "phishing": "Acceptable use policy, §4 (fraud and phishing)",
+        "fraud": "Acceptable use policy, §4 (fraud and phishing)",
+        "malware": "Acceptable use policy, §5 (malicious software)",
+        "intrusion": "Acceptable use policy, §6 (attacks on other systems)",
+        "vulnerability": "Acceptable use policy, §7 (security of hosted services)",
+        "copyright": "Acceptable use policy, §8 (third-party rights)",
+        "illegal-content": "Acceptable use policy, §2 (illegal content)",
+        "other": "Acceptable use policy, §1 (general obligations)",
+    }
+
+
+def _default_legal() -> dict[str, str]:
+    return {
+        "illegal-content": "Content manifestly illegal under French law, notified under Art. 16 DSA"
+        " (Regulation (EU) 2022/2065) and LCEN art. 6",
+        "copyright": "Infringement of intellectual property rights (Code de la propriété intellectuelle)",
+        "phishing": "Fraud (Code pénal, art. 313-1) and unlawful collection of personal data",
+        "malware": "Attacks on automated data processing systems (Code pénal, art. 323-1 ff.)",
+        "intrusion": "Attacks on automated data processing systems (Code pénal, art. 323-1 ff.)",
+    }
+
+
+class DsaConfig(_Section):
+    """The people on both ends: statements of reasons, customer answers, orders, transparency (DSA Arts. 15–18)."""
+
+    terms_url: str = "https://www.example.net/legal/acceptable-use"
+    clauses: dict[str, str] = Field(default_factory=_default_clauses)
+    legal_grounds: dict[str, str] = Field(default_factory=_default_legal)
+    public_url: str = "http://127.0.0.1:8025"  # where the customers' statement links point (the web component)
+    link_secret: str = "change-me"  # ABUSE_DESK_LINK_SECRET; signs the customers' statement links
+    link_days: int = Field(default=14, gt=0)
+    extension_hours: float = Field(default=24.0, gt=0)  # "I need more time": once per case
+    contest_sla_hours: float = Field(default=8.0, gt=0)  # working hours to review a contest
+    reminder_before_hours: float = Field(default=6.0, gt=0)
+    authorities: list[Authority] = Field(default_factory=list)
+
+
 class BrokerConfig(_Section):
     """RabbitMQ client behaviour."""
 
@@ -199,6 +250,7 @@ class Settings(_Section):
     trust: TrustConfig = Field(default_factory=TrustConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     broker: BrokerConfig = Field(default_factory=BrokerConfig)
+    dsa: DsaConfig = Field(default_factory=DsaConfig)
     suspend: SuspendConfig = Field(default_factory=SuspendConfig)
     outbound: OutboundConfig = Field(default_factory=OutboundConfig)
 

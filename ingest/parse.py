@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 
 from core.report import AbuseReport, Envelope
-from ingest import indicators, vocabulary
+from ingest import indicators, notice, vocabulary
 from ingest.formats import archive, arf, dmarc, freetext, mime, providers, shadowserver, spamcop, xarf0, xarfjson
 from ingest.formats.draft import Draft, MailMeta, to_report
 
@@ -74,7 +74,9 @@ def _parse(raw: bytes, envelope: Envelope | None, report_id: str) -> AbuseReport
         warnings.append("no mail header block found")
     draft.warnings[:0] = warnings
     language = vocabulary.guess_language(meta.subject + "\n" + meta.first_text[:3000])
-    return to_report(draft, meta, language, envelope, report_id)
+    report = to_report(draft, meta, language, envelope, report_id)
+    report.notice = notice.elements(report, meta.subject + "\n" + meta.first_text)
+    return report
 
 
 def shadowserver_columns(head: bytes) -> bool:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -14,12 +15,12 @@ from core.report import AbuseReport
 from core.settings import Settings
 from policy import facts as facts_mod
 from policy import inventory, outbox
-from policy.commands import decision_commands
+from policy.commands import Plan, acknowledgement, decision_commands
 from policy.decide import decide
 from policy.model import Decision, Facts, Outcome
 from policy.resolve import Resolver
 from policy.sla import add_working_hours
-from policy.tables import case_history, case_reports, cases, deadlines
+from policy.tables import case_history, case_reports, cases, customers, deadlines, statements
 
 
 def new_case_id() -> str:
@@ -67,10 +68,22 @@ async def handle_report(
 
     Idempotent: a report already attached to a case returns that case and changes nothing.
     """
+    await lock_customers(conn, report, now)
     existing = await conn.scalar(select(case_reports.c.case_id).where(case_reports.c.report_id == report.report_id))
     if existing:
         return str(existing)
-    found = await facts_mod.gather(conn, report, settings.policy, now, trust=settings.trust, resolver=resolver)
+    threaded = await thread_of(conn, report)
+    if threaded is not None:
+        return await _attach_reply(conn, threaded, report, now, settings)
+    found = await facts_mod.gather(
+        conn,
+        report,
+        settings.policy,
+        now,
+        trust=settings.trust,
+        resolver=resolver,
+        authorities=settings.dsa.authorities,
+    )
     decision = decide(report, found, settings.policy)
     kind = facts_mod.effective_kind(report, settings.trust)
     received = report.received_at or now
@@ -79,13 +92,28 @@ async def handle_report(
     detail = {"report_id": report.report_id, "facts": _facts_json(found)}
     customer = await inventory.customer_row(conn, found.customer.id) if found.customer else None
 
+    flags = [*decision.flags, *(["art18-suspicion"] if report.notice.threat_to_life else [])]
     if decision.outcome is Outcome.JOIN and found.open_case_id:
         case_id = found.open_case_id
+        first_from_reporter = not await _reported_before(conn, case_id, report.reporter)
         await _attach(conn, case_id, report, received, kind)
         await conn.execute(
             update(cases).where(cases.c.id == case_id).values(report_count=cases.c.report_count + 1, updated_at=now)
         )
         await add_history(conn, case_id, now, "decision", decision.outcome.value, rules, detail)
+        case = await case_row(conn, case_id)
+        assert case is not None
+        joined = Plan()
+        receipt = acknowledgement(case, report, settings) if first_from_reporter else None
+        joined.messages += [receipt] if receipt else []
+        if report.notice.threat_to_life:
+            joined.messages += decision_commands(
+                Decision(Outcome.JOIN, decision.rules), case, report, None, settings, reasons=reasons, now=now
+            ).messages
+            await conn.execute(
+                update(cases).where(cases.c.id == case_id).values(flags=[*(case["flags"] or []), "art18-suspicion"])
+            )
+        await commit_plan(conn, case_id, joined, now)
         return case_id
 
     escalating = found.open_case_id is not None  # a monitoring or review case that this report decides
@@ -98,7 +126,11 @@ async def handle_report(
         "warned_at": now if decision.outcome is Outcome.WARN else None,
         "confirmation": decision.confirmation.value,
         "severity": decision.severity,
-        "flags": list(decision.flags),
+        "flags": flags,
+        "automation": "fully",
+        "order_due_at": (
+            received + timedelta(hours=found.authority_deadline_hours) if found.authority_deadline_hours else None
+        ),
     }
     if escalating:
         await _attach(conn, case_id, report, received, kind)
@@ -119,25 +151,124 @@ async def handle_report(
                 reporter_kind=kind,
                 language=report.language,
                 complaint_message_id=report.message_id,
+                origin=facts_mod.origin_of(report, found),
+                received_at=received,
                 **values,
             )
         )
         await _attach(conn, case_id, report, received, kind)
     await add_history(conn, case_id, now, "decision", decision.outcome.value, rules, detail)
     if decision.deadline_at is not None:
-        await conn.execute(
-            deadlines.insert().values(
-                case_id=case_id, kind="warning-expiry", due_at=decision.deadline_at, state="pending"
-            )
-        )
+        await add_deadlines(conn, case_id, now, decision.deadline_at, settings)
     case = await case_row(conn, case_id)
     assert case is not None
     case["indicators"] = list(found.matched_indicators)
-    messages = decision_commands(decision, case, report, customer, settings, reasons=reasons)
-    if any(m.type == "notification.send.v1" and getattr(m, "to", None) == report.reporter for m in messages):
+    plan = decision_commands(decision, case, report, customer, settings, reasons=reasons, now=now)
+    receipt = acknowledgement(case, report, settings)
+    if receipt is not None and (not escalating or not await _reported_before(conn, case_id, report.reporter, 1)):
+        plan.messages.insert(0, receipt)
+    if any(m.type == "notification.send.v1" and getattr(m, "kind", "") == "complainant-result" for m in plan.messages):
         await conn.execute(update(cases).where(cases.c.id == case_id).values(answered_at=now))
-    await outbox.add(conn, messages)
+    await commit_plan(conn, case_id, plan, now)
     return case_id
+
+
+async def add_deadlines(
+    conn: AsyncConnection, case_id: str, warned_at: datetime, deadline: datetime, settings: Settings
+) -> None:
+    """The warning's expiry, and reminders to the customer half-way and shortly before it."""
+    rows = [{"case_id": case_id, "kind": "warning-expiry", "due_at": deadline, "state": "pending"}]
+    half = warned_at + (deadline - warned_at) / 2
+    late = deadline - timedelta(hours=settings.dsa.reminder_before_hours)
+    for kind, due in (("reminder-half", half), ("reminder-late", late)):
+        if warned_at < due < deadline and (kind == "reminder-half" or late > half):
+            rows.append({"case_id": case_id, "kind": kind, "due_at": due, "state": "pending"})
+    await conn.execute(deadlines.insert(), rows)
+
+
+async def commit_plan(conn: AsyncConnection, case_id: str, plan: Plan, now: datetime) -> None:
+    """Queue a plan's commands, keep its statement of reasons, and note when a first measure took effect."""
+    await outbox.add(conn, plan.messages)
+    if plan.statement is not None:
+        await conn.execute(
+            statements.insert().values(
+                case_id=case_id,
+                customer_id=next(
+                    (getattr(m, "customer_id", None) for m in plan.messages if m.type == "service.suspend.v1"), None
+                ),
+                issued_at=now,
+                measure=plan.statement["restriction"]["scope"],
+                ground=plan.statement["grounds"]["type"],
+                automated=plan.statement["automation"]["decision"],
+                data=plan.statement,
+            )
+        )
+    acting = {"service.suspend.v1"} | {"notification.send.v1"}
+    if any(
+        m.type in acting and (m.type == "service.suspend.v1" or getattr(m, "kind", "") == "customer-warning")
+        for m in plan.messages
+    ):
+        await conn.execute(
+            update(cases).where(cases.c.id == case_id, cases.c.effect_at.is_(None)).values(effect_at=now)
+        )
+
+
+CASE_TAG = re.compile(r"\bAD-[0-9A-F]{10}\b")
+
+
+async def thread_of(conn: AsyncConnection, report: AbuseReport) -> str | None:
+    """The case a mail answers: its subject carries one of our case references (replies keep it)."""
+    for tag in CASE_TAG.findall(report.subject or "")[:3]:
+        if await conn.scalar(select(cases.c.id).where(cases.c.id == tag)):
+            return str(tag)
+    return None
+
+
+async def _attach_reply(
+    conn: AsyncConnection, case_id: str, report: AbuseReport, now: datetime, settings: Settings
+) -> str:
+    kind = facts_mod.effective_kind(report, settings.trust)
+    await _attach(conn, case_id, report, report.received_at or now, kind)
+    await conn.execute(
+        update(cases)
+        .where(cases.c.id == case_id)
+        .values(report_count=cases.c.report_count + 1, updated_at=now, needs_attention=True)
+    )
+    reason = f"a reply from {'the reporter' if report.reporter_kind == 'person' else 'a third party'} joined the case"
+    await add_history(
+        conn,
+        case_id,
+        now,
+        "reply",
+        "threaded",
+        [{"name": "reply-to-case", "reason": reason}],
+        {"report_id": report.report_id, "subject": report.subject[:200]},
+    )
+    return case_id
+
+
+async def _reported_before(conn: AsyncConnection, case_id: str, reporter: str | None, allowed: int = 0) -> bool:
+    """True when the reporter already has more than `allowed` reports in the case (one receipt per reporter)."""
+    if not reporter:
+        return True
+    rows = await conn.execute(select(case_reports.c.report).where(case_reports.c.case_id == case_id))
+    count = sum(1 for r in rows if (r.report.get("reporter") or "").lower() == reporter.lower())
+    return count > allowed
+
+
+async def lock_customers(conn: AsyncConnection, report: AbuseReport, now: datetime) -> None:
+    """PostgreSQL: lock the customers the report points at, so that replicas decide one customer's reports in turn
+    (two reports at once would otherwise both see no open case and open two). SQLite serialises writers already.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    at = facts_mod.incident_time(report, now)
+    domains = [*report.domains, *facts_mod.url_hosts(report.urls)]
+    matches = await inventory.lookup(conn, ips=report.source_ips, domains=domains, mailboxes=report.emails, at=at)
+    ids = sorted({m.customer_id for m in matches})
+    if ids:
+        locking = select(customers.c.id).where(customers.c.id.in_(ids)).order_by(customers.c.id).with_for_update()
+        await conn.execute(locking)
 
 
 async def _attach(conn: AsyncConnection, case_id: str, report: AbuseReport, received: datetime, kind: str) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from core.messages import Message, SendNotification, SuspendService
 from core.report import AbuseReport
 from core.settings import Settings
+from policy import statements
+from policy.links import make_token
 from policy.model import Decision
 
 # Header fields (of the reported mail or of an ARF/DSN part) that name whoever received it: the complainant.
@@ -44,8 +47,22 @@ def redact(text: str, report: AbuseReport) -> str:
     return text
 
 
+def statement_url(case: dict[str, Any], settings: Settings, now: datetime | None) -> str | None:
+    """The customer's signed, expiring link to answer about the case (no login)."""
+    if not case.get("customer_id") or now is None:
+        return None
+    expires = now + timedelta(days=settings.dsa.link_days)
+    token = make_token(settings.dsa.link_secret, case["id"], case["customer_id"], expires)
+    return f"{settings.dsa.public_url.rstrip('/')}/s/{token}"
+
+
 def case_context(
-    case: dict[str, Any], report: AbuseReport | None, settings: Settings, *, customer: dict[str, Any] | None
+    case: dict[str, Any],
+    report: AbuseReport | None,
+    settings: Settings,
+    *,
+    customer: dict[str, Any] | None,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     """Values every template may use (no complainant identity in the customer's copy)."""
     deadline: datetime | None = case.get("deadline_at")
@@ -67,6 +84,10 @@ def case_context(
         "automated": report.automated if report else False,
         "sla_due_at": sla.isoformat() if (sla := case.get("sla_due_at")) else None,
         "timezone": settings.policy.sla.timezone,
+        "automation": case.get("automation") or "fully",
+        "origin": case.get("origin") or "notice",
+        "statement_url": statement_url(case, settings, now) if customer else None,
+        "missing_elements": report.notice.missing if report else [],
     }
 
 
@@ -97,6 +118,14 @@ def acknowledgement(
     )
 
 
+@dataclass
+class Plan:
+    """What a decision sends out (commands, in the outbox) and, for a restriction, its statement of reasons."""
+
+    messages: list[Message] = field(default_factory=list)
+    statement: dict[str, Any] | None = None
+
+
 def decision_commands(
     decision: Decision,
     case: dict[str, Any],
@@ -105,22 +134,41 @@ def decision_commands(
     settings: Settings,
     *,
     reasons: list[str],
-) -> list[Message]:
-    """Messages to publish for a decision: a suspension and the mails to customer and complainant."""
-    out: list[Message] = []
-    ctx = case_context(case, report, settings, customer=customer) | {"reasons": reasons}
+    now: datetime | None = None,
+) -> Plan:
+    """Messages to publish for a decision: a suspension with its statement of reasons, and the mails."""
+    plan = Plan()
+    out = plan.messages
+    ctx = case_context(case, report, settings, customer=customer, now=now) | {"reasons": reasons}
     default_lang = settings.notify.default_language
     report_id = report.report_id if report else None
     if decision.suspend_services and customer:
+        outbound = report is not None and report.format == "outbound-limit" and bool(report.emails)
+        scope = "mailbox" if outbound else "account"
         out.append(
             SuspendService(
                 case_id=case["id"],
                 report_id=report_id,
                 customer_id=customer["id"],
                 service_ids=list(decision.suspend_services),
+                scope=scope,
+                targets=list(report.emails) if outbound and report else [],
                 reason="; ".join(reasons),
             )
         )
+        if now is not None:
+            plan.statement = statements.build(
+                case=case,
+                services=list(decision.suspend_services),
+                scope=scope,
+                facts=reasons,
+                evidence=ctx["evidence"],
+                automation=ctx["automation"],
+                statement_url=ctx["statement_url"],
+                config=settings.dsa,
+                now=now,
+            )
+            ctx["statement"] = plan.statement
     if decision.notify_customer and customer and customer.get("email"):
         out.append(
             SendNotification(
@@ -141,7 +189,20 @@ def decision_commands(
                 to=report.reporter,
                 language=report.language or default_lang,
                 in_reply_to=report.message_id,
-                context=ctx | {"outcome": decision.outcome.value, "evidence": "", "status": decision.status},
+                context=ctx
+                | {"outcome": decision.outcome.value, "status": decision.status}
+                | {"evidence": "", "statement": None, "statement_url": None, "customer_name": ""},
             )
         )
-    return out
+    if report is not None and report.notice.threat_to_life:
+        out.append(
+            SendNotification(
+                case_id=case["id"],
+                report_id=report_id,
+                kind="ops-art18",
+                to=settings.notify.ops_address,
+                language="en",
+                context=ctx | {"statement": None},
+            )
+        )
+    return plan

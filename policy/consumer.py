@@ -66,12 +66,16 @@ class PolicyWorker:
         if message.case_id is None:
             return
         detail = message.model_dump(mode="json", exclude={"context"})
+        alert = False
         async with self.engine.begin() as conn:
             if isinstance(message, ActionFailed):
                 await conn.execute(update(cases).where(cases.c.id == message.case_id).values(needs_attention=True))
+                alert = await outbox.alert_ops(conn, message, self.settings)
             elif not isinstance(message, ServiceSuspended | ServiceLifted | NotificationSent):
                 raise ContractError(f"policy.events got {message.type}")
             await add_history(conn, message.case_id, self.clock(), "action", message.type, [], detail)
+        if alert:
+            await self.drain()
 
     async def drain(self) -> int:
         """Publish whatever the outbox holds (after each commit, at start, and periodically)."""

@@ -71,6 +71,13 @@ def _unverified(c: Context) -> str | None:
     return "the facts could not be verified: a person on the abuse desk must confirm or reject them"
 
 
+def _authority_order(c: Context) -> str | None:
+    if not c.facts.authority:
+        return None
+    hours = c.facts.authority_deadline_hours or 24
+    return f"order from {c.facts.authority}: effect to be given within {hours:g} h, without warning"
+
+
 def _fbl_volume_reached(c: Context) -> bool:
     return c.facts.feedback_loop_volume >= c.config.fbl_threshold
 
@@ -132,6 +139,7 @@ RULES: tuple[Rule, ...] = (
     Rule("not-our-resource", Outcome.REJECT, _not_ours),
     Rule("joins-open-case", Outcome.JOIN, _join_open_case),
     Rule("reporter-unverified", Outcome.REVIEW, _unverified),
+    Rule("authority-order", Outcome.SUSPEND, _authority_order),
     Rule("feedback-loop-below-threshold", Outcome.MONITOR, _fbl_below_threshold),
     Rule("critical-severity", Outcome.SUSPEND, _critical),
     Rule("customer-details-invalid", Outcome.SUSPEND, _details_invalid),
@@ -179,7 +187,10 @@ def _effects(outcome: Outcome, rules: tuple[RuleHit, ...], c: Context) -> Decisi
             severity=c.severity,
         )
     if outcome is Outcome.SUSPEND:
-        flags = ("legal-escalation", "preserve-evidence") if rules[-1].name == "critical-severity" else ()
+        flags: tuple[str, ...] = {
+            "critical-severity": ("legal-escalation", "preserve-evidence"),
+            "authority-order": ("authority-order", "preserve-evidence"),
+        }.get(rules[-1].name, ())
         return Decision(
             outcome,
             rules,

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.report import AbuseReport
-from core.settings import PolicyConfig, TrustConfig
+from core.settings import Authority, PolicyConfig, TrustConfig
 from policy import inventory
 from policy.customer_checks import detail_problems
 from policy.model import CONFIRMED_STATUSES, OPEN_STATUSES, CustomerFacts, EvidenceCheck, Facts
@@ -55,6 +55,26 @@ def trusted_reporter(report: AbuseReport, trust: TrustConfig) -> tuple[str | Non
                 return entry.name, True
             return entry.name, report.auth.dkim_aligned or report.auth.spf == "pass"
     return None, False
+
+
+def authority_of(report: AbuseReport, authorities: list[Authority]) -> Authority | None:
+    """The authority an order comes from: authenticated mail from its domains, or an order entered by ops."""
+    if report.reporter_kind == "internal" and (report.source_label or "").startswith("authority-order:"):
+        name = (report.source_label or "").split(":", 1)[1]
+        return next((a for a in authorities if a.name == name), None)
+    sender = report.auth.from_domain if report.auth.checked else None
+    if not sender or not (report.auth.dkim_aligned or report.auth.spf == "pass"):
+        return None
+    return next((a for a in authorities if any(sender == d or sender.endswith("." + d) for d in a.domains)), None)
+
+
+def origin_of(report: AbuseReport, facts: Facts) -> str:
+    """Where a case comes from, as the transparency report counts it."""
+    if facts.authority:
+        return "authority-order"
+    if report.reporter_kind == "internal":
+        return "own-initiative"
+    return "notice" if facts.reporter_kind in ("person", "unknown") else "automated-notice"
 
 
 def effective_kind(report: AbuseReport, trust: TrustConfig) -> str:
@@ -118,6 +138,7 @@ async def gather(
     *,
     trust: TrustConfig | None = None,
     resolver: Resolver | None = None,
+    authorities: list[Authority] | None = None,
 ) -> Facts:
     """Facts for one report: who held each indicator at incident time, the customer file, earlier cases, trust."""
     trust = trust or TrustConfig()
@@ -148,6 +169,9 @@ async def gather(
         "reporter_rejected": history["rejected"],
         "reporter_kind": effective_kind(report, trust),
     }
+    authority = authority_of(report, authorities or [])
+    if authority is not None:
+        common |= {"authority": authority.name, "authority_deadline_hours": authority.deadline_hours}
     if not matches:
         return Facts(**common)  # type: ignore[arg-type]
     by_customer: dict[str, int] = {}

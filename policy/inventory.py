@@ -132,26 +132,32 @@ async def import_inventory(
     cust_rows, svc_rows, res_rows = parse_inventory(data)
     await upsert(conn, customers, cust_rows, ["id"])
     await upsert(conn, services, svc_rows, ["id"])
+    # NULL valid_from never conflicts in a unique index: match those by hand, against one read of the table.
+    existing: dict[tuple[str, str, str], int] = {}
+    if any(r["valid_from"] is None for r in res_rows):
+        found = await conn.execute(
+            select(resources.c.id, resources.c.service_id, resources.c.type, resources.c.value).where(
+                resources.c.valid_from.is_(None)
+            )
+        )
+        existing = {(f.service_id, f.type, f.value): f.id for f in found}
+    last = {(r["service_id"], r["type"], r["value"]): i for i, r in enumerate(res_rows) if r["valid_from"] is None}
     for start in range(0, len(res_rows), batch):
         chunk = res_rows[start : start + batch]
-        # NULL valid_from never conflicts in a unique index: match those by hand, one query per batch.
-        undated = {(r["service_id"], r["type"], r["value"]): r for r in chunk if r["valid_from"] is None}
-        if undated:
-            found = await conn.execute(
-                select(resources.c.id, resources.c.service_id, resources.c.type, resources.c.value).where(
-                    resources.c.valid_from.is_(None), resources.c.value.in_(sorted({k[2] for k in undated}))
-                )
+        undated = {
+            k: r
+            for i, r in enumerate(chunk, start)
+            if r["valid_from"] is None and last[k := (r["service_id"], r["type"], r["value"])] == i  # last one wins
+        }
+        updates = [{"rid": existing[k], "vto": r["valid_to"]} for k, r in undated.items() if k in existing]
+        if updates:
+            await conn.execute(
+                resources.update().where(resources.c.id == bindparam("rid")).values(valid_to=bindparam("vto")),
+                updates,
             )
-            existing = {(f.service_id, f.type, f.value): f.id for f in found}
-            updates = [{"rid": existing[k], "vto": r["valid_to"]} for k, r in undated.items() if k in existing]
-            if updates:
-                await conn.execute(
-                    resources.update().where(resources.c.id == bindparam("rid")).values(valid_to=bindparam("vto")),
-                    updates,
-                )
-            new = [r for k, r in undated.items() if k not in existing]
-            if new:
-                await conn.execute(resources.insert(), new)
+        new = [r for k, r in undated.items() if k not in existing]
+        if new:
+            await conn.execute(resources.insert(), new)
         dated = [r for r in chunk if r["valid_from"] is not None]
         await upsert(conn, resources, dated, ["service_id", "type", "value", "valid_from"])
         if progress is not None:

@@ -96,6 +96,8 @@ class Facts:
     evidence: tuple[EvidenceCheck, ...] = ()
     corroborating_reporters: int = 1  # independent authenticated reporters about this customer, this one included
     ops_confirmed: bool = False
+    authority: str | None = None  # an authenticated order from this authority (Art. 9 DSA)
+    authority_deadline_hours: float | None = None
 
 
 @dataclass(frozen=True)

@@ -12,20 +12,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core.errors import AbuseDeskError
 from core.messages import LiftSuspension, Message, SendNotification
 from core.settings import Settings
-from policy import inventory, outbox
-from policy.cases import add_history, case_row, first_report
-from policy.commands import case_context, decision_commands
+from policy import inventory
+from policy.cases import add_deadlines, add_history, case_row, commit_plan, first_report
+from policy.commands import Plan, case_context, decision_commands
 from policy.decide import decide, decide_deadline
 from policy.facts import gather
 from policy.model import Confirmation, Outcome
-from policy.tables import cases, deadlines
+from policy.tables import cases, customer_answers
 
 ALLOWED: dict[str, set[str]] = {
     "resolve": {"warned", "monitoring", "needs-review", "received"},
     "confirm": {"needs-review", "monitoring", "received"},
     "reject": {"needs-review", "monitoring", "received", "warned"},
     "lift": {"suspended"},
+    "uphold": {"suspended", "needs-review", "warned"},
 }
+CONTEST_DECISION = {"lift": "reversed", "reject": "reversed", "confirm": "upheld", "uphold": "upheld"}
 NEW_STATUS = {"resolve": "resolved", "reject": "rejected", "lift": "lifted"}
 
 
@@ -53,7 +55,8 @@ async def apply(
         raise CaseActionError(f"cannot {action} case {case_id}: it is {case['status']}")
     customer = await inventory.customer_row(conn, case["customer_id"]) if case["customer_id"] else None
     report = await first_report(conn, case_id)
-    messages: list[Message] = []
+    plan = Plan()
+    messages: list[Message] = plan.messages
     outcome = action
     if action == "confirm":
         if report is None or customer is None:
@@ -64,7 +67,9 @@ async def apply(
             services = await inventory.account_services(conn, customer["id"])
             decision = replace(decision, suspend_services=tuple(services or case["service_ids"]))
         else:
-            found = await gather(conn, report, settings.policy, now, trust=settings.trust)
+            found = await gather(
+                conn, report, settings.policy, now, trust=settings.trust, authorities=settings.dsa.authorities
+            )
             found = replace(
                 found, open_case_id=None, open_case_status=None, feedback_loop_volume=10**6, ops_confirmed=True
             )
@@ -77,24 +82,24 @@ async def apply(
             "rules": decision.rule_names,
             "deadline_at": decision.deadline_at if decision.outcome is Outcome.WARN else case["deadline_at"],
             "confirmation": Confirmation.STRONG.value,
-            "flags": list(decision.flags),
+            "flags": [*(case["flags"] or []), *decision.flags],
+            "automation": "partially",
         }
-        if decision.outcome is Outcome.WARN:
+        if decision.outcome is Outcome.WARN and decision.deadline_at is not None:
             values["warned_at"] = now
-            await conn.execute(
-                deadlines.insert().values(
-                    case_id=case_id, kind="warning-expiry", due_at=decision.deadline_at, state="pending"
-                )
-            )
+            await add_deadlines(conn, case_id, now, decision.deadline_at, settings)
         await conn.execute(update(cases).where(cases.c.id == case_id).values(updated_at=now, **values))
         case = await case_row(conn, case_id)
         assert case is not None
-        messages = decision_commands(
-            decision, case, report, customer, settings, reasons=[reason, *(r.reason for r in decision.rules)]
+        plan = decision_commands(
+            decision, case, report, customer, settings, reasons=[reason, *(r.reason for r in decision.rules)], now=now
         )
         outcome = decision.outcome.value
     else:
-        await conn.execute(update(cases).where(cases.c.id == case_id).values(status=NEW_STATUS[action], updated_at=now))
+        if action in NEW_STATUS:
+            await conn.execute(
+                update(cases).where(cases.c.id == case_id).values(status=NEW_STATUS[action], updated_at=now)
+            )
         case = await case_row(conn, case_id)
         assert case is not None
         if action == "lift" and customer is not None:
@@ -124,5 +129,34 @@ async def apply(
     await add_history(
         conn, case_id, now, "ops", outcome, [{"name": f"ops-{action}", "reason": reason}], {"actor": actor}
     )
-    await outbox.add(conn, messages)
+    contests = await _decide_contests(conn, case_id, CONTEST_DECISION.get(action), now)
+    if contests:
+        await conn.execute(update(cases).where(cases.c.id == case_id).values(needs_attention=False))
+        await add_history(
+            conn,
+            case_id,
+            now,
+            "ops",
+            f"contest-{CONTEST_DECISION[action]}",
+            [{"name": f"contest-{CONTEST_DECISION[action]}", "reason": reason}],
+            {"contests": contests},
+        )
+    await commit_plan(conn, case_id, plan, now)
+    case = await case_row(conn, case_id)
+    assert case is not None
     return case
+
+
+async def _decide_contests(conn: AsyncConnection, case_id: str, decision: str | None, now: datetime) -> int:
+    """Close the case's open contests with the ops decision (reversed or upheld); returns how many."""
+    if decision is None:
+        return 0
+    open_contests = (
+        customer_answers.c.case_id == case_id,
+        customer_answers.c.kind == "contest",
+        customer_answers.c.decided_at.is_(None),
+    )
+    result = await conn.execute(
+        update(customer_answers).where(*open_contests).values(decided_at=now, decision=decision)
+    )
+    return int(result.rowcount or 0)

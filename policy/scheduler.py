@@ -8,10 +8,11 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from core.messages import SendNotification
 from core.settings import Settings
 from policy import inventory, outbox
-from policy.cases import add_history, case_row, first_report, reports_since
-from policy.commands import decision_commands
+from policy.cases import add_history, case_row, commit_plan, first_report, reports_since
+from policy.commands import case_context, decision_commands
 from policy.decide import decide_deadline
 from policy.model import Confirmation, Outcome
 from policy.tables import cases, deadlines
@@ -23,7 +24,7 @@ async def fire_due(engine: AsyncEngine, settings: Settings, now: datetime, *, ba
     while True:
         async with engine.begin() as conn:
             query = (
-                select(deadlines.c.id, deadlines.c.case_id)
+                select(deadlines.c.id, deadlines.c.case_id, deadlines.c.kind)
                 .where(deadlines.c.state == "pending", deadlines.c.due_at <= now)
                 .order_by(deadlines.c.due_at)
                 .limit(batch)
@@ -32,10 +33,34 @@ async def fire_due(engine: AsyncEngine, settings: Settings, now: datetime, *, ba
                 query = query.with_for_update(skip_locked=True)
             due = (await conn.execute(query)).all()
             for row in due:
-                await _fire(conn, row.id, row.case_id, settings, now)
+                if row.kind.startswith("reminder"):
+                    await _remind(conn, row.id, row.case_id, settings, now)
+                else:
+                    await _fire(conn, row.id, row.case_id, settings, now)
                 fired.append(row.case_id)
         if len(due) < batch:
             return fired
+
+
+async def _remind(conn: AsyncConnection, deadline_id: int, case_id: str, settings: Settings, now: datetime) -> None:
+    """Remind a warned customer of the deadline (nothing if the case moved on)."""
+    await conn.execute(update(deadlines).where(deadlines.c.id == deadline_id).values(state="done", fired_at=now))
+    case = await case_row(conn, case_id)
+    if case is None or case["status"] != "warned" or not case["customer_id"]:
+        return
+    customer = await inventory.customer_row(conn, case["customer_id"])
+    if not customer or not customer.get("email"):
+        return
+    report = await first_report(conn, case_id)
+    reminder = SendNotification(
+        case_id=case_id,
+        kind="customer-reminder",
+        to=customer["email"],
+        language=customer.get("language") or settings.notify.default_language,
+        context=case_context(case, report, settings, customer=customer, now=now),
+    )
+    await add_history(conn, case_id, now, "deadline", "reminded", [], {"deadline_id": deadline_id})
+    await outbox.add(conn, [reminder])
 
 
 async def _fire(conn: AsyncConnection, deadline_id: int, case_id: str, settings: Settings, now: datetime) -> None:
@@ -72,5 +97,7 @@ async def _fire(conn: AsyncConnection, deadline_id: int, case_id: str, settings:
     assert case is not None
     decision = replace(decision, suspend_services=tuple(services or case["service_ids"]))
     report = await first_report(conn, case_id)
-    messages = decision_commands(decision, case, report, customer, settings, reasons=[r.reason for r in decision.rules])
-    await outbox.add(conn, messages)
+    plan = decision_commands(
+        decision, case, report, customer, settings, reasons=[r.reason for r in decision.rules], now=now
+    )
+    await commit_plan(conn, case_id, plan, now)

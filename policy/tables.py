@@ -68,6 +68,13 @@ cases = Table(
     Column("confirmation", String(8), nullable=True),  # strong, weak, none (policy/model.py Confirmation)
     Column("severity", String(16), nullable=True),
     Column("flags", JSONType, nullable=True),  # legal-escalation, preserve-evidence, ...
+    # The people on both ends (DSA): where the case came from and how it was decided.
+    Column("origin", String(24), nullable=True),  # notice, automated-notice, own-initiative, authority-order
+    Column("automation", String(16), nullable=True),  # fully (rules alone), partially (a person confirmed)
+    Column("received_at", UTCDateTime, nullable=True),  # the first report's arrival
+    Column("effect_at", UTCDateTime, nullable=True),  # when the first action (warning, restriction) took effect
+    Column("order_due_at", UTCDateTime, nullable=True),  # authority orders: effect due by then
+    Column("extension_used", Boolean, nullable=False, default=False),
 )
 
 case_reports = Table(
@@ -113,4 +120,32 @@ outbox = Table(
     Column("body", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("published_at", UTCDateTime, nullable=True, index=True),
+)
+
+statements = Table(
+    "statements",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", String(32), nullable=False, index=True),
+    Column("customer_id", String(64), nullable=True),
+    Column("issued_at", UTCDateTime, nullable=False),
+    Column("measure", String(32), nullable=False),
+    Column("ground", String(16), nullable=False),  # contractual, legal, both
+    Column("automated", String(16), nullable=False),
+    Column("data", JSONType, nullable=False),  # the machine-readable statement of reasons (Art. 17 DSA)
+)
+
+customer_answers = Table(
+    "customer_answers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", String(32), nullable=False, index=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("kind", String(16), nullable=False),  # fixed, contest, more-time, help
+    Column("text", Text, nullable=False, default=""),
+    Column("data", JSONType, nullable=True),  # cause, measures, re-check details
+    Column("recheck_passed", Boolean, nullable=True),
+    Column("sla_due_at", UTCDateTime, nullable=True),  # contests: when a person must have decided
+    Column("decided_at", UTCDateTime, nullable=True),
+    Column("decision", String(16), nullable=True),  # contests: upheld, reversed
 )

@@ -18,6 +18,8 @@ def verify(report: AbuseReport, facts: Facts, config: PolicyConfig) -> tuple[Con
     """The confirmation level of a report about one of our resources, and the rules that say why."""
     if facts.ops_confirmed:
         return Confirmation.STRONG, (RuleHit("ops-confirmed", "facts confirmed by a person on the abuse desk"),)
+    if facts.authority:
+        return Confirmation.STRONG, (RuleHit("authority-authenticated", f"authenticated order from {facts.authority}"),)
     if report.reporter_kind == "internal":
         return Confirmation.STRONG, (RuleHit("internal-report", "raised by our own monitoring"),)
     if not config.require_confirmation:

@@ -1,20 +1,76 @@
-"""Shared fixtures: per-test settings (own broker prefix, own SQLite file), and real-service checks."""
+"""Shared fixtures: per-test settings (own broker prefix, own database on SQLite and PostgreSQL), service checks."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from core.broker import Broker
 from core.settings import Settings, load_settings
 
 AMQP_URL = os.environ.get("ABUSE_DESK_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 PG_URL = os.environ.get("ABUSE_DESK_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+DATABASES = ("sqlite", "postgresql")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--databases",
+        default=os.environ.get("ABUSE_DESK_TEST_DATABASES", ",".join(DATABASES)),
+        help="comma-separated backends the database-backed tests run on (default: sqlite,postgresql)",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test needing a database (`db_backend`, through `settings` or `database_url`) runs on each backend."""
+    if "db_backend" in metafunc.fixturenames:
+        chosen = [b.strip() for b in str(metafunc.config.getoption("--databases")).split(",") if b.strip()]
+        unknown = set(chosen) - set(DATABASES)
+        if unknown:
+            raise pytest.UsageError(f"--databases: unknown backend(s) {sorted(unknown)}; choose from {DATABASES}")
+        marker = metafunc.definition.get_closest_marker("databases")
+        if marker is not None:  # e.g. replicas need PostgreSQL: @pytest.mark.databases("postgresql")
+            chosen = [b for b in chosen if b in marker.args]
+        metafunc.parametrize("db_backend", chosen, scope="module")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "databases(*names): run only on these database backends")
+
+
+@pytest.fixture(scope="module")
+def database_url(db_backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database of the module's own: a SQLite file, or a fresh PostgreSQL database dropped afterwards."""
+    if db_backend == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db')}/abuse-desk.db"
+        return
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    name = f"abuse_desk_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield str(make_url(PG_URL).set(database=name).render_as_string(hide_password=False))
+    finally:
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _pg_admin(statement: str) -> None:
+    import asyncpg
+
+    url = make_url(PG_URL)
+    conn = await asyncpg.connect(
+        host=url.host, port=url.port or 5432, user=url.username, password=url.password, database=url.database
+    )
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
 
 
 def service_up(host: str, port: int) -> bool:
@@ -44,12 +100,13 @@ def prefix() -> str:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, prefix: str) -> Settings:
+def settings(tmp_path: Path, prefix: str, db_backend: str, database_url: str) -> Settings:
     require_service("RabbitMQ", "127.0.0.1", 5672)
+    url = f"sqlite:///{tmp_path}/abuse-desk.db" if db_backend == "sqlite" else database_url  # SQLite: one per test
     return load_settings(
         environ={
             "ABUSE_DESK_AMQP_URL": AMQP_URL,
-            "ABUSE_DESK_DATABASE_URL": f"sqlite:///{tmp_path}/abuse-desk.db",
+            "ABUSE_DESK_DATABASE_URL": url,
             "ABUSE_DESK_SMTP_LISTEN": f"127.0.0.1:{free_port()}",
             "ABUSE_DESK_MAIL_OUT": str(tmp_path / "outbox"),
             "ABUSE_DESK_PREFIX": prefix,

@@ -6,6 +6,7 @@ import json
 import mailbox
 import os
 import smtplib
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from email.message import Message
 from pathlib import Path
 from typing import Any
 
+from core.messages import Message as CoreMessage
 from tests.conftest import AMQP_URL, free_port, require_service
 
 SCRIPT = str(Path(sys.executable).with_name("abuse-desk"))
@@ -134,9 +136,75 @@ class Desk:
         raise AssertionError(f"expected {count} mail(s); outbox has {[m['Subject'] for m in self.outbox()]}")
 
     def ledger(self) -> list[dict[str, Any]]:
-        with sqlite3.connect(self.workdir / "var" / "abuse-desk.db") as db:
-            db.row_factory = sqlite3.Row
-            return [dict(r) for r in db.execute("SELECT * FROM suspensions WHERE lifted_at IS NULL")]
+        return self.rows("SELECT * FROM suspensions WHERE lifted_at IS NULL")
+
+    def rows(self, query: str) -> list[dict[str, Any]]:
+        """Rows of a query on the desk's database: its SQLite file, or PostgreSQL when the desk runs on it."""
+        url = self.env.get("ABUSE_DESK_DATABASE_URL") or ""
+        if not url.startswith("postgresql"):
+            with sqlite3.connect(self.workdir / "var" / "abuse-desk.db") as db:
+                db.row_factory = sqlite3.Row
+                return [dict(r) for r in db.execute(query)]
+        import asyncio
+
+        from sqlalchemy import text
+
+        from core.db import create_engine
+
+        async def fetch() -> list[dict[str, Any]]:
+            engine = create_engine(url)
+            try:
+                async with engine.connect() as conn:
+                    return [dict(r) for r in (await conn.execute(text(query))).mappings()]
+            finally:
+                await engine.dispose()
+
+        return asyncio.run(fetch())
+
+    def publish(self, message: CoreMessage) -> None:
+        """Publish a message on the desk's broker prefix (e.g. a redelivered command)."""
+        import asyncio
+
+        from core.broker import Broker
+
+        async def send() -> None:
+            b = Broker(AMQP_URL, self.prefix)
+            await b.connect(attempts=2)
+            await b.publish(message)
+            await b.close()
+
+        asyncio.run(send())
+
+    def policy_service(self, requests: list[dict[str, str]], timeout: float = 30.0) -> list[str]:
+        """Ask the Postfix policy service (one connection, requests in turn); returns the `action=` values."""
+        host, port = self.env["ABUSE_DESK_POLICY_LISTEN"].rsplit(":", 1)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                sock = socket.create_connection((host, int(port)), timeout=10)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        answers = []
+        with sock, sock.makefile("rwb") as stream:
+            for attrs in requests:
+                base = {"request": "smtpd_access_policy", "protocol_state": "RCPT"}
+                stream.write("".join(f"{k}={v}\n" for k, v in (base | attrs).items()).encode() + b"\n")
+                stream.flush()
+                reply = b""
+                while not reply.endswith(b"\n\n"):
+                    line = stream.readline()
+                    assert line, "the policy service closed the connection"
+                    reply += line
+                assert reply.startswith(b"action="), reply
+                answers.append(reply.decode().removeprefix("action=").rstrip("\n"))
+        return answers
+
+    def suspensions(self) -> list[dict[str, Any]]:
+        """Every ledger row, lifted or not."""
+        return self.rows("SELECT * FROM suspensions ORDER BY id")
 
 
 def body(message: Message) -> str:

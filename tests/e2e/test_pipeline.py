@@ -134,7 +134,9 @@ def test_first_complaint_is_warned_then_suspended_when_the_deadline_fires(desk: 
     assert desk.ledger() == []
 
     early = (opened + timedelta(hours=47)).isoformat()
-    assert "fired 0" in desk.cli("scheduler", "tick", "--now", early).stdout
+    desk.cli("scheduler", "tick", "--now", early)  # only the reminders are due
+    assert desk.wait_case(lambda c: c["id"] == case["id"])["status"] == "warned"
+    desk.wait_mails(lambda m: m["To"] == "alice@customer1.example" and "Rappel" in m["Subject"], count=2)
     late = (opened + timedelta(hours=49)).isoformat()
     assert case["id"] in desk.cli("scheduler", "tick", "--now", late).stdout
     assert "fired 0" in desk.cli("scheduler", "tick", "--now", late).stdout  # firing twice is harmless
@@ -197,7 +199,7 @@ def test_report_about_an_ip_we_do_not_host_is_rejected(desk: Desk) -> None:
     desk.mail(complaint("192.0.2.99", msgid="notours"))
     case = desk.wait_case(lambda c: c["status"] == "rejected")
     assert case["customer_id"] is None and case["rules"] == ["not-our-resource"]
-    answer = desk.wait_mails(lambda m: m["In-Reply-To"] == "<notours@example.org>")[0]
+    answer = desk.wait_mails(lambda m: m["In-Reply-To"] == "<notours@example.org>" and "result" in m["Subject"])[0]
     assert "not hosted by us" in body(answer) or "ne sont pas hébergées" in body(answer)
 
 

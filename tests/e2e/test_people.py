@@ -1,0 +1,193 @@
+"""The people on both ends (DSA Arts. 16–17): receipts, decisions, statements of reasons, the customer's link."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import free_port
+from tests.dkimkey import sign, toml_trust
+from tests.e2e.harness import Desk, body
+
+REPORTER = "reporter.example"
+
+
+class Site:
+    """The customer's site on 127.0.0.1: serves the phishing page until `fixed`."""
+
+    def __init__(self) -> None:
+        self.fixed = False
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                self.send_response(404 if site.fixed else 200)
+                self.end_headers()
+                self.wfile.write(b"gone" if site.fixed else b"<form>Your bank password</form>")
+
+            def log_message(self, *args: object) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def customer(cid: str) -> dict[str, object]:
+    return {
+        "id": cid,
+        "name": f"Customer {cid}",
+        "email": f"{cid.lower()}@customers.example",
+        "phone": "+33 1 00 00 00 00",
+        "address": "5 rue du Client, Paris",
+        "country": "FR",
+        "language": "en",
+        "created_at": "2020-01-01",
+        "identity_verified": True,
+    }
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[Site]:
+    s = Site()
+    yield s
+    s.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def desk(tmp_path_factory: pytest.TempPathFactory, site: Site) -> Iterator[Desk]:
+    workdir: Path = tmp_path_factory.mktemp("people")
+    inventory = {
+        "customers": [customer("C50"), customer("C51")],
+        "services": [
+            {"id": "S50", "customer_id": "C50", "kind": "web-hosting", "name": "c50 site"},
+            {"id": "S51", "customer_id": "C51", "kind": "web-hosting", "name": "c51 site"},
+        ],
+        "resources": [
+            {"service_id": "S50", "type": "domain", "value": "c50.example"},
+            {"service_id": "S50", "type": "ip", "value": "127.0.0.1"},
+            {"service_id": "S51", "type": "domain", "value": "c51.example"},
+        ],
+    }
+    (workdir / "inventory.json").write_text(json.dumps(inventory))
+    config = toml_trust({REPORTER: "cert"}) + '[trust.hosts]\n"phish.c50.example" = ["127.0.0.1"]\n'
+    (workdir / "abuse-desk.toml").write_text(config)
+    web = free_port()
+    d = Desk(
+        workdir,
+        {
+            "ABUSE_DESK_CONFIG": str(workdir / "abuse-desk.toml"),
+            "ABUSE_DESK_WEB_LISTEN": f"127.0.0.1:{web}",
+            "ABUSE_DESK_WEB_TOKEN": "ops-token",
+            "ABUSE_DESK_PUBLIC_URL": f"http://127.0.0.1:{web}",
+            "ABUSE_DESK_LINK_SECRET": "a-long-random-secret",
+        },
+    )
+    d.cli("inventory", "import", "inventory.json")
+    d.start()
+    yield d
+    d.stop()
+
+
+def complaint(url: str, msgid: str) -> bytes:
+    raw = (
+        f"From: Paula Person <paula@{REPORTER}>\r\nTo: abuse@localhost\r\nSubject: Phishing page\r\n"
+        f"Message-ID: <{msgid}@{REPORTER}>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        f"Hello,\r\nThe page {url} imitates my bank and asks for my password and card number;"
+        f" several people I know received links to it.\r\nPaula\r\n"
+    ).encode()
+    return sign(raw, REPORTER)
+
+
+def link_in(mail: Message) -> str:
+    found = re.search(r"https?://\S+/s/[\w.-]+", body(mail))
+    assert found, body(mail)
+    return found.group(0)
+
+
+def answer(link: str, kind: str, text: str) -> str:
+    page = httpx.get(link, timeout=30)
+    assert page.status_code == 200 and "Your answer" in page.text
+    key = re.search(r'name="key" value="([0-9a-f]+)"', page.text)
+    assert key
+    form = {"key": key.group(1), "kind": kind, "text": text, "cause": "vulnerable-software", "commitment": "yes"}
+    return httpx.post(link, data=form, timeout=60).text
+
+
+def test_receipt_names_missing_elements_then_the_decision_states_the_automation(desk: Desk, site: Site) -> None:
+    desk.mail(complaint(f"http://phish.c50.example:{site.port}/login", "p1"))
+    receipt = desk.wait_mails(lambda m: m["To"] == f"paula@{REPORTER}" and "received" in m["Subject"])[0]
+    text = body(receipt)
+    assert "accurate and complete" in text  # the good-faith statement is missing
+    assert "your name and e-mail address" not in text  # the name and address were given
+    assert "24 working hours" in text and receipt["Auto-Submitted"] == "auto-replied"
+    result = desk.wait_mails(lambda m: m["To"] == f"paula@{REPORTER}" and "result" in m["Subject"])[0]
+    assert "automated means" in body(result) and "Arcom" in body(result)
+    assert result["In-Reply-To"] == f"<p1@{REPORTER}>"
+
+
+def test_a_customer_who_answers_fixed_is_rechecked_and_resolved(desk: Desk, site: Site) -> None:
+    case = desk.wait_case(lambda c: c["customer_id"] == "C50")
+    assert case["status"] == "warned"
+    warning = desk.wait_mails(lambda m: m["To"] == "c50@customers.example" and "action required" in m["Subject"])[0]
+    assert f"paula@{REPORTER}" not in warning.as_string()
+    link = link_in(warning)
+    page = answer(link, "fixed", "removed the kit")  # the page is still served: the re-check fails
+    assert "still fails" in page and "still answers HTTP 200" in page, page[page.find("<main>") : page.find("<dl>")]
+    assert desk.wait_case(lambda c: c["id"] == case["id"])["status"] == "warned"
+    site.fixed = True
+    page = answer(link, "fixed", "removed the phishing kit and updated the CMS")
+    assert "the problem is gone" in page
+    resolved = desk.wait_case(lambda c: c["id"] == case["id"] and c["status"] == "resolved")
+    assert resolved["rules"] == ["customer-fixed", "recheck-passed"]
+    desk.wait_mails(lambda m: m["To"] == f"paula@{REPORTER}" and "fixed the problem" in body(m))
+    late = (datetime.fromisoformat(case["opened_at"]) + timedelta(hours=49)).isoformat()
+    desk.cli("scheduler", "tick", "--now", late)
+    assert desk.wait_case(lambda c: c["id"] == case["id"])["status"] == "resolved"  # no suspension
+    forged = link[:-3] + ("AAA" if not link.endswith("AAA") else "BBB")
+    assert httpx.get(forged, timeout=30).status_code == 403
+
+
+def test_a_customer_who_does_not_answer_is_suspended_with_a_statement_of_reasons(desk: Desk) -> None:
+    desk.mail(complaint("http://c51.example/secure/login.php", "p2"))
+    case = desk.wait_case(lambda c: c["customer_id"] == "C51")
+    assert case["status"] == "warned"
+    late = (datetime.fromisoformat(case["opened_at"]) + timedelta(hours=49)).isoformat()
+    desk.cli("scheduler", "tick", "--now", late)
+    desk.wait_case(lambda c: c["id"] == case["id"] and c["status"] == "suspended")
+    notice = desk.wait_mails(lambda m: m["To"] == "c51@customers.example" and "statement of reasons" in m["Subject"])[0]
+    text = body(notice.get_body(preferencelist=("plain",)))  # type: ignore[arg-type]
+    for section in (
+        "What is restricted",
+        "Territorial scope",
+        "Duration",
+        "Facts and circumstances",
+        "Triggered by",
+        "Automated means",
+        "Contractual ground",
+        "Legal ground",
+        "How to contest",
+        "Arcom",
+        "How to get the suspension lifted",
+        "/s/",
+    ):
+        assert section in text, section
+    assert f"paula@{REPORTER}" not in notice.as_string() and "Paula" not in text
+    attachment = next(p for p in notice.iter_attachments() if p.get_content_type() == "application/json")
+    statement = json.loads(attachment.get_content())
+    assert statement["restriction"]["services"] == ["S51"]
+    assert statement["facts"]["triggered_by"] == "notice"
+    assert statement["automation"]["decision"] == "fully"
+    assert statement["grounds"]["type"] == "both"
+    assert {"contest", "courts", "regulator"} <= set(statement["redress"])
+    stored = desk.rows(f"SELECT measure, ground, automated FROM statements WHERE case_id = '{case['id']}'")
+    assert stored == [{"measure": "account", "ground": "both", "automated": "fully"}]

@@ -1,0 +1,205 @@
+"""The Postfix policy service spoken to over a real socket, in the exact check_policy_service protocol."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from abuse_desk.database import upgrade
+from abuse_desk.postfix_policy import owner_lookup
+from actions.ledger import Ledger
+from actions.outbound import OutboundCounter
+from actions.postfix_policy import PolicyService
+from actions.suspend import LedgerBackend
+from actions.tables import mail_outbox, outbound_counts, outbound_reports, suspensions
+from core.action_settings import OutboundConfig
+from core.db import create_engine
+from core.messages import LiftSuspension, Message, ReportParsed, SuspendService
+from policy.inventory import import_inventory
+from policy.tables import customers, resources, services
+
+INVENTORY = {
+    "customers": [
+        {"id": "C1", "name": "Alice", "email": "alice@customer1.example", "created_at": "2021-03-01"},
+        {"id": "C2", "name": "Zoe", "email": "zoe@customer2.example", "created_at": "2021-03-01"},
+    ],
+    "services": [
+        {"id": "S1", "customer_id": "C1", "kind": "web-hosting", "name": "site"},
+        {"id": "S1b", "customer_id": "C1", "kind": "mailbox", "name": "mail"},
+        {"id": "S2", "customer_id": "C2", "kind": "mail-pro", "name": "mail"},
+    ],
+    "resources": [
+        {"service_id": "S1", "type": "domain", "value": "customer1.example"},
+        {"service_id": "S1b", "type": "mailbox", "value": "alice@customer1.example"},
+        {"service_id": "S2", "type": "domain", "value": "customer2.example"},
+    ],
+}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 30, 10, 0, 30, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class Policy:
+    """A running service on 127.0.0.1 with what it published."""
+
+    def __init__(self, engine: AsyncEngine, config: OutboundConfig, clock: Clock) -> None:
+        self.published: list[Message] = []
+        self.service = PolicyService(
+            Ledger(engine), OutboundCounter(engine, config), config, self.publish, owner_lookup(engine), clock
+        )
+        self.address: tuple[str, int] = ("", 0)
+
+    async def publish(self, message: Message) -> None:
+        self.published.append(message)
+
+    async def __aenter__(self) -> Policy:
+        self.address = await self.service.start("127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.service.stop()
+
+
+class PostfixClient:
+    """What smtpd does: name=value lines, an empty line; reads `action=...` and an empty line; one connection."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def connect(cls, address: tuple[str, int]) -> PostfixClient:
+        return cls(*await asyncio.open_connection(*address))
+
+    async def ask(self, **attrs: str) -> str:
+        request = {"request": "smtpd_access_policy", "protocol_state": "RCPT", "protocol_name": "ESMTP"} | attrs
+        self.writer.write("".join(f"{k}={v}\n" for k, v in request.items()).encode() + b"\n")
+        await self.writer.drain()
+        reply = await asyncio.wait_for(self.reader.readuntil(b"\n\n"), 10)
+        return reply.decode()
+
+    async def close(self) -> None:
+        self.writer.close()
+        await self.writer.wait_closed()
+
+
+def rcpt(i: int, **kw: str) -> dict[str, str]:
+    return {
+        "client_address": "198.51.100.7",
+        "helo_name": "laptop",
+        "recipient": f"r{i}@elsewhere.example",
+        "instance": f"i{i // 10}",
+    } | kw
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    eng = create_engine(database_url)  # the module's database, SQLite or PostgreSQL: emptied for each test
+    await upgrade(eng)
+    async with eng.begin() as conn:
+        for table in (suspensions, mail_outbox, outbound_counts, outbound_reports, customers, services, resources):
+            await conn.execute(table.delete())
+    async with eng.begin() as conn:
+        await import_inventory(conn, INVENTORY)
+    yield eng
+    await eng.dispose()
+
+
+async def test_suspended_sender_gets_550_with_the_domain_until_lifted(engine: AsyncEngine) -> None:
+    backend = LedgerBackend(engine)
+    await backend.suspend(
+        SuspendService(
+            case_id="K1", customer_id="C2", service_ids=["S2"], scope="domain", targets=["customer2.example"]
+        )
+    )
+    async with Policy(engine, OutboundConfig(), Clock()) as policy:
+        client = await PostfixClient.connect(policy.address)
+        expected = "action=550 5.7.1 outgoing mail from customer2.example has been suspended\n\n"
+        assert await client.ask(**rcpt(1, sasl_username="zoe@customer2.example", sender="zoe@customer2.example")) == (
+            expected
+        )
+        assert await client.ask(**rcpt(2, sender="bob@customer2.example")) == expected  # the same connection
+        assert await client.ask(**rcpt(3, sasl_username="alice@customer1.example")) == "action=DUNNO\n\n"
+        # An account suspension (services, no target) stops the mailboxes of those services too.
+        await backend.suspend(SuspendService(case_id="K2", customer_id="C1", service_ids=["S1", "S1b"]))
+        assert await client.ask(
+            **rcpt(4, sasl_username="alice@customer1.example", sender="alice@customer1.example")
+        ) == ("action=550 5.7.1 outgoing mail from customer1.example has been suspended\n\n")
+        await backend.lift(LiftSuspension(case_id="K2", customer_id="C1", service_ids=[], reason="ok"))
+        assert await client.ask(**rcpt(5, sasl_username="alice@customer1.example")) == "action=DUNNO\n\n"
+        await client.close()
+
+
+async def test_61st_recipient_in_an_hour_is_deferred_and_reported_once(engine: AsyncEngine) -> None:
+    clock = Clock()
+    async with Policy(engine, OutboundConfig(), clock) as policy:
+        client = await PostfixClient.connect(policy.address)
+        who = {"sasl_username": "alice@customer1.example", "sender": "alice@customer1.example"}
+        for i in range(60):
+            clock.now += timedelta(seconds=50)  # 60 recipients spread over 50 minutes
+            assert await client.ask(**rcpt(i, **who)) == "action=DUNNO\n\n", i
+        sixty_first = await client.ask(**rcpt(60, **who))
+        assert sixty_first.startswith("action=450 4.7.1 alice@customer1.example ") and sixty_first.endswith("\n\n")
+        assert "60 recipients in the last 60 minutes" in sixty_first
+        assert (await client.ask(**rcpt(61, **who))).startswith("action=450 4.7.1")
+        other = await client.ask(**rcpt(62, sasl_username="zoe@customer2.example", sender="zoe@customer2.example"))
+        assert other == "action=DUNNO\n\n"  # counted per mailbox
+        await client.close()
+    [message] = policy.published  # once per mailbox per window
+    assert isinstance(message, ReportParsed)
+    report = message.report
+    assert (report.format, report.category, report.reporter_kind) == ("outbound-limit", "spam", "internal")
+    assert report.emails == ["alice@customer1.example"] and report.automated and report.reporter is None
+    assert message.report_id == report.report_id and len(report.report_id) == 64
+    assert "198.51.100.7" in report.evidence and "r1@elsewhere.example" not in report.evidence
+
+    # The counters are in the database: a restarted service (or another replica) still defers...
+    async with Policy(engine, OutboundConfig(), clock) as again:
+        client = await PostfixClient.connect(again.address)
+        assert (await client.ask(**rcpt(63, **who))).startswith("action=450 4.7.1")
+        assert again.published == []  # ...without reporting the same window twice
+        clock.now += timedelta(minutes=11)  # the first recipients leave the sliding hour
+        assert await client.ask(**rcpt(64, **who)) == "action=DUNNO\n\n"
+        await client.close()
+
+
+async def test_limits_per_customer_and_plan_and_who_is_counted(engine: AsyncEngine) -> None:
+    config = OutboundConfig(per_customer={"C1": 2}, per_plan={"mail-pro": 3})
+    async with Policy(engine, config, Clock()) as policy:
+        client = await PostfixClient.connect(policy.address)
+        alice = {"sasl_username": "alice@customer1.example"}
+        assert [await client.ask(**rcpt(i, **alice)) for i in range(3)][-1].startswith("action=450")
+        zoe = {"sender": "zoe@customer2.example"}  # not authenticated but ours: counted by its plan
+        answers = [await client.ask(**rcpt(i, **zoe)) for i in range(4)]
+        assert answers[:3] == ["action=DUNNO\n\n"] * 3 and answers[3].startswith("action=450")
+        stranger = {"sender": "someone@gmail.example"}  # inbound mail from outside: never counted
+        assert {await client.ask(**rcpt(i, **stranger)) for i in range(5)} == {"action=DUNNO\n\n"}
+        assert await client.ask(**(rcpt(9, **alice) | {"protocol_state": "DATA"})) == "action=DUNNO\n\n"
+        assert await client.ask(**(rcpt(9, **alice) | {"request": "junk"})) == "action=DUNNO\n\n"
+        await client.close()
+        assert len(policy.published) == 2
+
+
+async def test_protocol_edge_cases_keep_the_connection_and_bound_requests(engine: AsyncEngine) -> None:
+    async with Policy(engine, OutboundConfig(), Clock()) as policy:
+        reader, writer = await asyncio.open_connection(*policy.address)
+        # Two pipelined requests, CRLF and a value containing "=", an unknown attribute, a line without "=".
+        writer.write(
+            b"request=smtpd_access_policy\r\nprotocol_state=RCPT\r\nsender=a=b@x.example\r\nfuture_attr=1\r\n"
+            b"garbage\r\n\r\nrequest=smtpd_access_policy\nprotocol_state=RCPT\nsender=\n\n"
+        )
+        await writer.drain()
+        assert await reader.readuntil(b"\n\n") == b"action=DUNNO\n\n"
+        assert await reader.readuntil(b"\n\n") == b"action=DUNNO\n\n"
+        writer.write(b"x=" + b"y" * 70_000 + b"\n\n")  # over the request size bound: the server hangs up
+        await writer.drain()
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        writer.close()
