@@ -6,7 +6,7 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.errors import AbuseDeskError
@@ -101,11 +101,13 @@ async def apply(
         extra = timedelta(hours=settings.dsa.extension_hours)
         outcome = {"outcome": "extended", "deadline_at": (case["deadline_at"] + extra).isoformat()}
         await _set(conn, case_id, now, deadline_at=case["deadline_at"] + extra, extension_used=True)
-        await conn.execute(
-            update(deadlines)
-            .where(deadlines.c.case_id == case_id, deadlines.c.state == "pending")
-            .values(due_at=deadlines.c.due_at + extra)
+        pending = await conn.execute(
+            select(deadlines.c.id, deadlines.c.due_at).where(
+                deadlines.c.case_id == case_id, deadlines.c.state == "pending"
+            )
         )
+        for item in pending.all():  # in Python: date arithmetic in SQL differs between SQLite and PostgreSQL
+            await conn.execute(update(deadlines).where(deadlines.c.id == item.id).values(due_at=item.due_at + extra))
         await add_history(
             conn,
             case_id,

@@ -133,6 +133,8 @@ async def handle_report(
         ),
     }
     if escalating:
+        if found.authority:
+            values["origin"] = "authority-order"  # an order on an open case: the order is what took effect
         await _attach(conn, case_id, report, received, kind)
         await conn.execute(
             update(cases).where(cases.c.id == case_id).values(report_count=cases.c.report_count + 1, **values)

@@ -60,7 +60,7 @@ def _escalates(c: Context) -> bool:
 
 
 def _join_open_case(c: Context) -> str | None:
-    if c.facts.open_case_id is None or _escalates(c):
+    if c.facts.open_case_id is None or _escalates(c) or c.facts.authority:  # an order always takes effect
         return None
     return f"same customer and category as open case {c.facts.open_case_id} ({c.facts.open_case_status})"
 

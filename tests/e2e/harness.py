@@ -159,7 +159,10 @@ class Desk:
             finally:
                 await engine.dispose()
 
-        return asyncio.run(fetch())
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1) as pool:  # its own loop: the caller may be inside one (Playwright's sync API)
+            return pool.submit(asyncio.run, fetch()).result()
 
     def publish(self, message: CoreMessage) -> None:
         """Publish a message on the desk's broker prefix (e.g. a redelivered command)."""

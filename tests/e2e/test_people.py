@@ -19,6 +19,8 @@ from tests.dkimkey import sign, toml_trust
 from tests.e2e.harness import Desk, body
 
 REPORTER = "reporter.example"
+AUTHORITY = "police.example"
+OPS = "ops@desk.example"
 
 
 class Site:
@@ -67,19 +69,29 @@ def site() -> Iterator[Site]:
 def desk(tmp_path_factory: pytest.TempPathFactory, site: Site) -> Iterator[Desk]:
     workdir: Path = tmp_path_factory.mktemp("people")
     inventory = {
-        "customers": [customer("C50"), customer("C51")],
+        "customers": [customer("C50"), customer("C51"), customer("C52"), customer("C53")],
         "services": [
             {"id": "S50", "customer_id": "C50", "kind": "web-hosting", "name": "c50 site"},
             {"id": "S51", "customer_id": "C51", "kind": "web-hosting", "name": "c51 site"},
+            {"id": "S52", "customer_id": "C52", "kind": "web-hosting", "name": "c52 site"},
+            {"id": "S53", "customer_id": "C53", "kind": "web-hosting", "name": "c53 site"},
         ],
         "resources": [
             {"service_id": "S50", "type": "domain", "value": "c50.example"},
             {"service_id": "S50", "type": "ip", "value": "127.0.0.1"},
             {"service_id": "S51", "type": "domain", "value": "c51.example"},
+            {"service_id": "S52", "type": "domain", "value": "c52.example"},
+            {"service_id": "S53", "type": "domain", "value": "c53.example"},
         ],
     }
     (workdir / "inventory.json").write_text(json.dumps(inventory))
-    config = toml_trust({REPORTER: "cert"}) + '[trust.hosts]\n"phish.c50.example" = ["127.0.0.1"]\n'
+    config = toml_trust({REPORTER: "cert", AUTHORITY: "other"}) + '[trust.hosts]\n"phish.c50.example" = ["127.0.0.1"]\n'
+    config = config.replace(
+        "[trust]",
+        f'[notify]\nops_address = "{OPS}"\n\n[[dsa.authorities]]\nname = "Police"\ndomains = ["{AUTHORITY}"]\n'
+        "deadline_hours = 1\n\n[trust]",
+        1,
+    )
     (workdir / "abuse-desk.toml").write_text(config)
     web = free_port()
     d = Desk(
@@ -136,6 +148,7 @@ def test_receipt_names_missing_elements_then_the_decision_states_the_automation(
 
 
 def test_a_customer_who_answers_fixed_is_rechecked_and_resolved(desk: Desk, site: Site) -> None:
+    site.fixed = False  # the site is shared by the SQLite and the PostgreSQL runs
     case = desk.wait_case(lambda c: c["customer_id"] == "C50")
     assert case["status"] == "warned"
     warning = desk.wait_mails(lambda m: m["To"] == "c50@customers.example" and "action required" in m["Subject"])[0]
@@ -191,3 +204,55 @@ def test_a_customer_who_does_not_answer_is_suspended_with_a_statement_of_reasons
     assert {"contest", "courts", "regulator"} <= set(statement["redress"])
     stored = desk.rows(f"SELECT measure, ground, automated FROM statements WHERE case_id = '{case['id']}'")
     assert stored == [{"measure": "account", "ground": "both", "automated": "fully"}]
+
+
+def test_the_customer_contests_a_suspension_and_support_reverses_it(desk: Desk) -> None:
+    case = desk.wait_case(lambda c: c["customer_id"] == "C51" and c["status"] == "suspended")
+    notice = desk.wait_mails(lambda m: m["To"] == "c51@customers.example" and "statement of reasons" in m["Subject"])[0]
+    link = link_in(notice.get_body(preferencelist=("plain",)))  # type: ignore[arg-type]
+    assert "Your contest was received" in answer(link, "contest", "the page was a parody site")
+    contested = desk.wait_case(lambda c: c["id"] == case["id"] and c["needs_attention"])
+    assert contested["status"] == "suspended"  # the measure stands until a person decides
+    desk.wait_mails(lambda m: m["To"] == OPS and case["id"] in m["Subject"] and "contests" in m["Subject"])
+    desk.cli("cases", "lift", case["id"], "--reason", "parody, not phishing")
+    desk.wait_case(lambda c: c["id"] == case["id"] and c["status"] == "lifted")
+    rows = desk.rows(f"SELECT kind, decision FROM customer_answers WHERE case_id = '{case['id']}'")
+    assert rows == [{"kind": "contest", "decision": "reversed"}]
+
+
+def test_more_time_is_granted_once(desk: Desk) -> None:
+    desk.mail(complaint("http://c52.example/login", "p3"))
+    case = desk.wait_case(lambda c: c["customer_id"] == "C52" and c["status"] == "warned")
+    warning = desk.wait_mails(lambda m: m["To"] == "c52@customers.example" and "action required" in m["Subject"])[0]
+    link = link_in(warning)
+    assert "extended once" in answer(link, "more-time", "waiting for our developer")
+    extended = desk.wait_case(lambda c: c["id"] == case["id"] and c["deadline_at"] != case["deadline_at"])
+    delta = datetime.fromisoformat(extended["deadline_at"]) - datetime.fromisoformat(case["deadline_at"])
+    assert delta == timedelta(hours=24)
+    assert 'value="more-time"' not in httpx.get(link, timeout=30).text  # offered once
+
+
+def test_a_threat_to_life_is_flagged_to_ops_at_once(desk: Desk) -> None:
+    raw = (
+        f"From: Paula Person <paula@{REPORTER}>\r\nTo: abuse@localhost\r\nSubject: Threats from your customer\r\n"
+        f"Message-ID: <p4@{REPORTER}>\r\n\r\nThe forum at http://c53.example/board publishes death threats against"
+        " a named teacher, with her home address. Please act quickly.\r\n"
+    ).encode()
+    desk.mail(sign(raw, REPORTER))
+    case = desk.wait_case(lambda c: c["customer_id"] == "C53")
+    assert "art18-suspicion" in case["flags"]
+    alert = desk.wait_mails(lambda m: m["To"] == OPS and "URGENT" in m["Subject"])[0]
+    assert case["id"] in alert["Subject"] and "Art. 18" in body(alert)
+
+
+def test_an_authority_order_takes_effect_without_warning(desk: Desk) -> None:
+    raw = (
+        f"From: Police <orders@{AUTHORITY}>\r\nTo: abuse@localhost\r\nSubject: Removal order\r\n"
+        f"Message-ID: <o1@{AUTHORITY}>\r\n\r\nRemoval order: the content at http://c53.example/board/thread/7"
+        " is illegal and must be removed within one hour.\r\n"
+    ).encode()
+    desk.mail(sign(raw, AUTHORITY))
+    case = desk.wait_case(lambda c: c["customer_id"] == "C53" and c["status"] == "suspended")
+    assert case["rules"][-1] == "authority-order" and "authority-order" in case["flags"]
+    row = desk.rows(f"SELECT origin, order_due_at FROM cases WHERE id = '{case['id']}'")[0]
+    assert row["origin"] == "authority-order" and row["order_due_at"] is not None

@@ -189,11 +189,13 @@ def test_two_replicas_of_each_worker_make_no_duplicates_over_1000_reports(
         assert len(cases) == expected_cases
         assert sum(c["report_count"] for c in cases) == total
         assert _count(fleet.desk, "SELECT count(*) AS n FROM case_reports") == total
-        decisions = fleet.desk.rows(
-            "SELECT case_id, kind, outcome FROM case_history WHERE kind IN ('decision', 'deadline')"
-        )
-        assert Counter(d["kind"] for d in decisions) == {"decision": total, "deadline": warned}
-        assert len({d["case_id"] for d in decisions if d["kind"] == "deadline"}) == warned, "a deadline fired twice"
+        history = fleet.desk.rows("SELECT kind, detail FROM case_history WHERE kind IN ('decision', 'deadline')")
+        assert Counter(h["kind"] for h in history)["decision"] == total, "a report was decided twice (or never)"
+        fired = Counter(_json(h["detail"])["deadline_id"] for h in history if h["kind"] == "deadline")
+        deadlines = fleet.desk.rows("SELECT id, kind, state FROM deadlines")
+        assert {d["state"] for d in deadlines} == {"done"}
+        assert sorted(fired) == sorted(d["id"] for d in deadlines), "a deadline fired twice (or never)"
+        assert Counter(d["kind"] for d in deadlines)["warning-expiry"] == warned
 
         ledger = fleet.desk.rows("SELECT service_id, case_id FROM suspensions")
         assert len(ledger) == CUSTOMERS and len({r["service_id"] for r in ledger}) == CUSTOMERS, "double suspension"
@@ -219,6 +221,10 @@ def test_two_replicas_of_each_worker_make_no_duplicates_over_1000_reports(
         )
     finally:
         fleet.stop()
+
+
+def _json(value: Any) -> dict[str, Any]:
+    return json.loads(value) if isinstance(value, str) else dict(value)
 
 
 def _split(items: list[Any], n: int) -> list[list[Any]]:

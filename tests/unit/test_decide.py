@@ -304,6 +304,28 @@ ROWS = [
         "customer-details-invalid",
     ),
     Row(
+        "authenticated authority order: effect without warning",
+        report("illegal-content", "machine"),
+        facts(authority="PHAROS", authority_deadline_hours=1),
+        Outcome.SUSPEND,
+        "authority-order",
+        ("authority-authenticated",),
+    ),
+    Row(
+        "an authority order does not just join an open case",
+        report("illegal-content", "machine"),
+        facts(authority="PHAROS", open_case_id="AD-9", open_case_status="warned"),
+        Outcome.SUSPEND,
+        "authority-order",
+    ),
+    Row(
+        "authority order about something we do not host",
+        report("illegal-content", "machine"),
+        facts(authority="PHAROS", matched_services=(), customer=None),
+        Outcome.REJECT,
+        "not-our-resource",
+    ),
+    Row(
         "confirmation can be switched off",
         PERSON,
         facts(),
@@ -389,3 +411,8 @@ def test_deadline_table(status: str, new_reports: int, confirmation: str, outcom
     d = decide_deadline(status, new_reports, CFG, confirmation)
     assert d.outcome is outcome
     assert d.rule_names[-1] == rule
+
+
+def test_an_authority_order_preserves_evidence() -> None:
+    d = decide(report("copyright", "machine"), facts(authority="Court", authority_deadline_hours=24), CFG)
+    assert d.flags == ("authority-order", "preserve-evidence") and d.notify_complainant is None
