@@ -13,7 +13,7 @@ from core.report import AbuseReport
 from core.settings import Authority, PolicyConfig, TrustConfig
 from policy import inventory
 from policy.customer_checks import detail_problems
-from policy.model import CONFIRMED_STATUSES, OPEN_STATUSES, CustomerFacts, EvidenceCheck, Facts
+from policy.model import CONFIRMED_STATUSES, JOINABLE_STATUSES, CustomerFacts, EvidenceCheck, Facts
 from policy.resolve import Resolver, StaticResolver
 from policy.tables import case_reports, cases
 
@@ -192,7 +192,7 @@ async def gather(
             .where(
                 cases.c.customer_id == customer_id,
                 cases.c.category == report.category,
-                cases.c.status.in_(sorted(OPEN_STATUSES)),
+                cases.c.status.in_(sorted(JOINABLE_STATUSES)),
             )
             .order_by(cases.c.opened_at.desc())
             .limit(1)

@@ -28,6 +28,9 @@ STATUS_FOR: dict[Outcome, str] = {
 }
 
 OPEN_STATUSES = frozenset({"received", "monitoring", "needs-review", "warned"})
+# A new report about the same customer and category joins these (a burst about a suspended account is
+# more evidence for its case, not a new case and a new suspension notice each time).
+JOINABLE_STATUSES = OPEN_STATUSES | {"suspended"}
 CONFIRMED_STATUSES = frozenset({"warned", "resolved", "suspended", "lifted"})
 
 

@@ -31,7 +31,7 @@ class Site:
         site = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:
                 self.send_response(404 if site.fixed else 200)
                 self.end_headers()
                 self.wfile.write(b"gone" if site.fixed else b"<form>Your bank password</form>")

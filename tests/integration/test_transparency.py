@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -43,9 +44,12 @@ def case(cid: str, **kw: object) -> dict[str, object]:
 
 
 # A year, by hand:
-#  N1 phishing notice, warned after 1 h, answered in time          N2 phishing notice, suspended after 3 h, partially
-#  N3 spam from a feedback loop (automated notice), monitoring     N4 intrusion notice, rejected (not ours), answered late
-#  O1 own-initiative spam, suspended at once (mailbox)             A1 authority order, illegal content, effect after 2 h
+#  N1 phishing notice, warned after 1 h, answered in time
+#  N2 phishing notice, suspended after 3 h, confirmed by a person (partially automated)
+#  N3 spam from a feedback loop (automated notice), monitoring
+#  N4 intrusion notice, rejected (not ours), answered late
+#  O1 own-initiative spam, suspended at once (mailbox)
+#  A1 authority order, illegal content, effect after 2 h
 #  X1 a case from 2025 (outside the year)
 CASES = [
     case("N1", category="phishing", effect_at=T0 + H, answered_at=T0 + H),
@@ -151,7 +155,8 @@ async def test_transparency_report_matches_the_hand_computed_figures(tmp_path: P
         await conn.execute(customer_answers.insert(), ANSWERS)
     await engine.dispose()
     script = str(Path(sys.executable).with_name("abuse-desk"))
-    result = subprocess.run(
+    result = await asyncio.to_thread(
+        subprocess.run,
         [script, "report", "transparency", "--year", "2026", "--json"],
         env={"ABUSE_DESK_DATABASE_URL": url, "PATH": "/usr/bin:/bin"},
         capture_output=True,

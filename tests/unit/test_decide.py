@@ -319,6 +319,13 @@ ROWS = [
         "authority-order",
     ),
     Row(
+        "a report about a suspended account joins its case",
+        MACHINE,
+        facts(open_case_id="AD-3", open_case_status="suspended", customer=BAD, **TRUSTED),
+        Outcome.JOIN,
+        "joins-open-case",
+    ),
+    Row(
         "authority order about something we do not host",
         report("illegal-content", "machine"),
         facts(authority="PHAROS", matched_services=(), customer=None),
