@@ -14,11 +14,10 @@ from actions.mailer import Mailer
 from actions.suspend import SuspensionBackend
 from core import metrics
 from core.errors import ContractError, PermanentError
-from core.messages import LiftSuspension, Message, ReportParsed, SuspendService, utcnow
+from core.messages import LiftSuspension, Message, Publish, ReportParsed, SuspendService, utcnow
 from policy.tables import case_history, case_reports
 
 Handler = Callable[[Message], Awaitable[None]]
-Publish = Callable[[Message], Awaitable[None]]
 
 
 def smtp_result(outcome: str) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,13 +16,12 @@ from actions.render import render, wire_bytes
 from actions.tables import mail_outbox
 from core.db import upsert
 from core.errors import ContractError, PermanentError
-from core.messages import ActionFailed, Message, NotificationSent, SendNotification, utcnow
+from core.messages import ActionFailed, Message, NotificationSent, Publish, SendNotification, utcnow
 from core.settings import NotifyConfig
 
 log = structlog.get_logger("actions.notify")
 CLAIM_LEASE = timedelta(minutes=5)
 
-Publish = Callable[[Message], Awaitable[None]]
 Signer = Callable[[bytes], bytes]
 NOT_PEOPLE = ("feedback-loop", "machine", "internal")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
 
 import structlog
@@ -11,11 +11,10 @@ import structlog
 from actions.ledger import Ledger
 from actions.outbound import OutboundCounter, OwnerLookup, limit_for, limit_report
 from core.action_settings import OutboundConfig
-from core.messages import Message, ReportParsed, utcnow
+from core.messages import Publish, ReportParsed, utcnow
 
 log = structlog.get_logger("actions.postfix_policy")
 
-Publish = Callable[[Message], Awaitable[None]]
 MAX_REQUEST = 64 * 1024  # bytes of attributes in one request (Postfix sends ~1 KiB)
 IDLE_TIMEOUT = 600.0  # Postfix closes idle policy connections itself ($smtpd_policy_service_max_idle = 300 s)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
@@ -21,6 +21,7 @@ from core.messages import (
     ActionFailed,
     LiftSuspension,
     Message,
+    Publish,
     ServiceLifted,
     ServiceSuspended,
     SuspendService,
@@ -28,8 +29,6 @@ from core.messages import (
 )
 
 log = structlog.get_logger("actions.suspend")
-
-Publish = Callable[[Message], Awaitable[None]]
 
 
 class SuspensionBackend(Protocol):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
@@ -143,6 +144,9 @@ class SendNotification(Message):
     language: str = "fr"
     in_reply_to: str | None = None
     context: dict[str, Any] = Field(default_factory=dict)
+
+
+Publish = Callable[[Message], Awaitable[None]]  # how every stage hands a message to the broker
 
 
 MESSAGE_TYPES: dict[str, type[Message]] = {

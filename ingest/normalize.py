@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
 import structlog
 
 from core.errors import ContractError
-from core.messages import Message, ReportParsed, ReportReceived
+from core.messages import Message, Publish, ReportParsed, ReportReceived
 from core.report import AbuseReport
 from ingest.authenticate import TxtLookup, authenticate
 from ingest.parse import parse_report
 
 log = structlog.get_logger("ingest.normalize")
-
-Publish = Callable[[Message], Awaitable[None]]
 
 
 def normalize(message: ReportReceived, dns_txt: TxtLookup | None) -> AbuseReport:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
 
 import structlog
@@ -15,6 +15,7 @@ from core.messages import (
     ActionFailed,
     Message,
     NotificationSent,
+    Publish,
     ReportParsed,
     ServiceLifted,
     ServiceSuspended,
@@ -27,8 +28,6 @@ from policy.resolve import Resolver, SystemResolver
 from policy.tables import cases
 
 log = structlog.get_logger("policy.consumer")
-
-Publish = Callable[[Message], Awaitable[None]]
 
 
 class PolicyWorker:

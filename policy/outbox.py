@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from core.messages import ActionFailed, Message, SendNotification, decode_message, utcnow
+from core.messages import ActionFailed, Message, Publish, SendNotification, decode_message, utcnow
 from core.settings import Settings
 from policy.tables import outbox
-
-Publish = Callable[[Message], Awaitable[None]]
 
 
 async def add(conn: AsyncConnection, messages: Iterable[Message]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import jinja2
@@ -16,7 +17,7 @@ from core.messages import utcnow
 from policy import answers, outbox
 from policy.cases import case_row, first_report
 from policy.commands import redact
-from policy.links import LinkError, read_token
+from policy.links import LinkClaims, LinkError, read_token
 from policy.recheck import HttpFetcher
 from policy.resolve import SystemResolver
 
@@ -37,15 +38,19 @@ def statement_routes(rt: Runtime, templates: jinja2.Environment) -> list[Route]:
     def render(name: str, code: int = 200, **context: Any) -> HTMLResponse:
         return HTMLResponse(templates.get_template(name).render(**context), status_code=code)
 
+    def claims_or_refusal(token: str, now: datetime) -> LinkClaims | Response:
+        try:
+            return read_token(secret, token, now)
+        except LinkError as exc:
+            return render("statement-invalid.html.j2", code=403, reason=str(exc))
+
     async def show(
         request: Request, *, result: dict[str, Any] | None = None, error: str = "", code: int = 200
     ) -> Response:
-        token = request.path_params["token"]
-        now = utcnow()
-        try:
-            claims = read_token(secret, token, now)
-        except LinkError as exc:
-            return render("statement-invalid.html.j2", code=403, reason=str(exc))
+        token, now = request.path_params["token"], utcnow()
+        claims = claims_or_refusal(token, now)
+        if isinstance(claims, Response):
+            return claims
         async with rt.engine.connect() as conn:
             case = await case_row(conn, claims.case_id)
             report = await first_report(conn, claims.case_id)
@@ -66,12 +71,10 @@ def statement_routes(rt: Runtime, templates: jinja2.Environment) -> list[Route]:
         )
 
     async def answer(request: Request) -> Response:
-        token = request.path_params["token"]
-        now = utcnow()
-        try:
-            claims = read_token(secret, token, now)
-        except LinkError as exc:
-            return render("statement-invalid.html.j2", code=403, reason=str(exc))
+        token, now = request.path_params["token"], utcnow()
+        claims = claims_or_refusal(token, now)
+        if isinstance(claims, Response):
+            return claims
         form = await request.form()
         if not hmac.compare_digest(str(form.get("key", "")).encode(), form_key(token).encode()):
             return await show(request, error="The form is stale: reload the page.", code=403)
