@@ -140,7 +140,11 @@ def test_french_complaint_french_mails_redacted_warning_and_no_header_injection(
     desk.mail(complaint("203.0.113.60", "eve", subject=injected), mail_from=f"victim@{REPORTER}")
     case = desk.wait_case(lambda c: c["customer_id"] == "C6" and c["category"] == "phishing")
     assert case["status"] == "warned"
-    answer = desk.wait_mails(lambda m: m["In-Reply-To"] == f"<eve@{REPORTER}>")[0]
+    answer = desk.wait_mails(lambda m: m["In-Reply-To"] == f"<eve@{REPORTER}>" and "Votre signalement" in m["Subject"])[
+        0
+    ]
+    receipt = desk.wait_mails(lambda m: m["In-Reply-To"] == f"<eve@{REPORTER}>" and "reçu" in m["Subject"])[0]
+    assert "Bcc: everyone@attacker.example" in receipt["Subject"] and receipt["Bcc"] is None
     assert answer["To"] == f"victim@{REPORTER}"
     assert "Votre signalement" in answer["Subject"] and "Résultat de notre analyse" in body(answer)
     assert answer["Bcc"] is None and "everyone@attacker.example" not in str(answer["To"])
