@@ -227,7 +227,8 @@ def scheduler_tick(now: Annotated[str | None, typer.Option("--now", help="ISO 86
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
     fired = _run(ops.tick(_settings(), when))
-    console.print(f"fired {len(fired)} deadline(s)" + (f": {', '.join(fired)}" if fired else ""))
+    cases = list(dict.fromkeys(fired))
+    console.print(f"fired {len(fired)} deadline(s)" + (f" of case(s) {', '.join(cases)}" if cases else ""))
 
 
 @app.command()
