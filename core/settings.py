@@ -107,7 +107,6 @@ class PolicyConfig(_Section):
     fbl_window_hours: float = Field(default=24.0, gt=0)
     required_customer_fields: list[str] = Field(default_factory=lambda: ["name", "email", "address"])
     require_identity_verified: bool = True
-    check_email_deliverability: bool = False
     notify_complainant: bool = True
     # Verification: an unverified report goes to human review, never to a suspension.
     require_confirmation: bool = True
