@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint install install-test clean lock
+.PHONY: run test lint install install-test browser clean lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,13 @@ lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/mypy core policy
 
-test: lint
+# The ops web page is tested in a real browser: Debian's chromium driven by Playwright (never `playwright install`).
+browser:
+	@command -v chromium >/dev/null || { echo "installing chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@command -v chromium >/dev/null || { echo "chromium is missing: apt-get install chromium" >&2; exit 1; }
+
+test: lint browser
 	$(BIN)/pytest -ra
 
 clean:
