@@ -168,18 +168,9 @@ def cases_show(case_id: str, as_json: Annotated[bool, typer.Option("--json")] = 
     if as_json:
         sys.stdout.write(_dump(case) + "\n")
         return
-    for key in (
-        "id",
-        "status",
-        "category",
-        "customer_id",
-        "service_ids",
-        "report_count",
-        "opened_at",
-        "sla_due_at",
-        "deadline_at",
-        "rules",
-    ):
+    from policy.queries import LIST_FIELDS
+
+    for key in LIST_FIELDS:
         console.print(f"[bold]{key}[/]: {case[key]}")
     console.print("[bold]history[/]:")
     for h in case["history"]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -12,13 +11,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from abuse_desk.database import upgrade
 from actions.mailer import SmtpMailer
 from actions.notify import NotifyWorker
 from actions.signing import DkimSigner
-from actions.tables import mail_outbox, outbound_counts, outbound_reports, suspensions
+from actions.tables import mail_outbox
 from core.action_settings import DkimConfig
-from core.db import create_engine
 from core.messages import ActionFailed, Message, NotificationSent, SendNotification
 from core.settings import NotifyConfig
 from tests.made_keys import dkim_key, tls_certificate
@@ -31,17 +28,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    eng = create_engine(database_url)  # the module's database, SQLite or PostgreSQL: emptied for each test
-    await upgrade(eng)
-    async with eng.begin() as conn:
-        for table in (suspensions, mail_outbox, outbound_counts, outbound_reports):
-            await conn.execute(table.delete())
-    yield eng
-    await eng.dispose()
 
 
 def command(**kw: object) -> SendNotification:

@@ -4,34 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from abuse_desk.database import upgrade
 from actions.suspend import LedgerBackend, SuspendWorker, make_backend
-from actions.tables import mail_outbox, outbound_counts, outbound_reports, suspensions
+from actions.tables import suspensions
 from actions.webhook import WebhookPanel
 from actions.whmcs import WhmcsPanel
 from core.action_settings import SuspendConfig
 from core.broker import Broker
-from core.db import create_engine
 from core.errors import PermanentError, TransientError
 from core.messages import ActionFailed, LiftSuspension, Message, ServiceLifted, ServiceSuspended, SuspendService
 from tests.panels import WebhookFake, WhmcsFake, serve
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    eng = create_engine(database_url)  # the module's database, SQLite or PostgreSQL: emptied for each test
-    await upgrade(eng)
-    async with eng.begin() as conn:
-        for table in (suspensions, mail_outbox, outbound_counts, outbound_reports):
-            await conn.execute(table.delete())
-    yield eng
-    await eng.dispose()
 
 
 async def rows(engine: AsyncEngine) -> list[dict[str, object]]:
