@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from tests import dkimkey
 
 
 def _openssl(*args: str) -> bytes:
@@ -17,11 +18,8 @@ def _openssl(*args: str) -> bytes:
 
 
 def dkim_key(folder: Path) -> tuple[Path, str]:
-    """A 2048-bit RSA key (PEM file) and the DKIM TXT record publishing its public half."""
-    key = folder / "dkim.pem"
-    _openssl("genrsa", "-out", str(key), "2048")
-    public = _openssl("rsa", "-in", str(key), "-pubout", "-outform", "DER")
-    return key, "v=DKIM1; k=rsa; p=" + base64.b64encode(public).decode()
+    """The tests' DKIM key (PEM file) and the TXT record publishing its public half (one key for every test)."""
+    return dkimkey.KEYS / "test-dkim.key", dkimkey.txt_record()
 
 
 def tls_certificate(folder: Path) -> tuple[Path, Path]:
