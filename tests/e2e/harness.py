@@ -210,6 +210,21 @@ class Desk:
         return self.rows("SELECT * FROM suspensions ORDER BY id")
 
 
+def customer(cid: str, *, verified: bool = True, created: str = "2020-01-01") -> dict[str, object]:
+    """An inventory customer with complete details (`verified=False`: identity not verified)."""
+    return {
+        "id": cid,
+        "name": f"Customer {cid}",
+        "email": f"{cid.lower()}@customers.example",
+        "phone": "+33 1 23 45 67 89",
+        "address": "10 rue du Test, Paris",
+        "country": "FR",
+        "language": "en",
+        "created_at": created,
+        "identity_verified": verified,
+    }
+
+
 def body(message: Message) -> str:
     part = message.get_payload(decode=True)
     return part.decode("utf-8") if isinstance(part, bytes) else str(part)

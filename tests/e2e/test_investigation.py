@@ -17,24 +17,10 @@ from core.messages import ReportReceived
 from core.report import Envelope
 from tests.conftest import AMQP_URL
 from tests.dkimkey import sign, toml_trust
-from tests.e2e.harness import Desk
+from tests.e2e.harness import Desk, customer
 
 FBL = "fbl.example.net"
 CERT = "cert.example"
-
-
-def customer(cid: str, *, verified: bool = True, created: str = "2019-05-01") -> dict[str, object]:
-    return {
-        "id": cid,
-        "name": f"Customer {cid}",
-        "email": f"{cid.lower()}@customers.example",
-        "phone": "+33 1 23 45 67 89",
-        "address": "10 rue du Test, Paris",
-        "country": "FR",
-        "language": "en",
-        "created_at": created,
-        "identity_verified": verified,
-    }
 
 
 INVENTORY = {

@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import free_port
 from tests.dkimkey import sign, toml_trust
-from tests.e2e.harness import Desk, body
+from tests.e2e.harness import Desk, body, customer
 
 REPORTER = "reporter.example"
 AUTHORITY = "police.example"
@@ -42,20 +42,6 @@ class Site:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-def customer(cid: str) -> dict[str, object]:
-    return {
-        "id": cid,
-        "name": f"Customer {cid}",
-        "email": f"{cid.lower()}@customers.example",
-        "phone": "+33 1 00 00 00 00",
-        "address": "5 rue du Client, Paris",
-        "country": "FR",
-        "language": "en",
-        "created_at": "2020-01-01",
-        "identity_verified": True,
-    }
 
 
 @pytest.fixture(scope="module")
