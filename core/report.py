@@ -1,4 +1,4 @@
-"""The normalized AbuseReport (schema v1) that every report format is turned into."""
+"""The normalized AbuseReport (schema v2: the envelope of a report plus its incidents) every format is turned into."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-REPORT_SCHEMA_VERSION = 1
+REPORT_SCHEMA_VERSION = 2  # v2 adds `incidents`; a v1 report (no incidents) is still read
 
 Format = Literal[
     "arf",
@@ -84,6 +84,29 @@ class NoticeElements(BaseModel):
         return [n for n in names if not getattr(self, n)]
 
 
+class Incident(BaseModel):
+    """One thing a report says happened: a CSV row, an XARF event, an ARF report, a SpamCop IP, or one
+    indicator of a person's complaint. What it says about itself, nothing about other incidents."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    ip: str | None = None  # the offending address (compressed form)
+    port: int | None = None
+    protocol: str | None = None  # tcp, udp, http, ...
+    observed_at: datetime | None = None  # the incident's own time, when the report gives one
+    tag: str | None = None  # the row's type or tag (Shadowserver report type, XARF class, Feedback-Type, ...)
+    category: Category | None = None  # when the incident's own type says more than the report's category
+    url: str | None = None
+    domain: str | None = None
+    email: str | None = None  # an offending-side mailbox
+    evidence: str = ""  # the line or excerpt it came from (a CSV row with its header, a log line)
+
+    @property
+    def key(self) -> tuple[str, int | None, str]:
+        """What makes two reports of an incident the same incident (address or name, port, type)."""
+        return (self.ip or self.domain or self.url or self.email or "", self.port, self.tag or "")
+
+
 class AbuseReport(BaseModel):
     """One normalized abuse report. Unknown fields are ignored when reading (forward compatible)."""
 
@@ -120,3 +143,4 @@ class AbuseReport(BaseModel):
     auth: ReportAuth = Field(default_factory=ReportAuth)
     notice: NoticeElements = Field(default_factory=NoticeElements)
     parse_warnings: list[str] = Field(default_factory=list)
+    incidents: list[Incident] = Field(default_factory=list)  # schema v2; empty in a v1 report

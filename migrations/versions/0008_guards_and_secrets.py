@@ -1,0 +1,24 @@
+"""guards and secrets (owned by one change; empty until it lands)
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-01 22:00:00
+"""
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+import core.db  # noqa: F401
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
