@@ -1,4 +1,4 @@
-"""guards and secrets (owned by one change; empty until it lands)
+"""outbound guards (owned by one change; empty until it lands)
 
 Revision ID: 0008
 Revises: 0007
