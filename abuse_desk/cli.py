@@ -130,7 +130,7 @@ def inventory_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=
 def cases_list(
     as_json: Annotated[bool, typer.Option("--json")] = False,
     status: Annotated[str | None, typer.Option("--status")] = None,
-    sla: Annotated[str | None, typer.Option("--sla", help="answered, not-applicable, ok, due-soon or breached")] = None,
+    sla: Annotated[str | None, typer.Option("--sla", help="answered[-on-time|-late], ok, due-soon, ...")] = None,
 ) -> None:
     """Cases, newest first."""
     from abuse_desk import ops

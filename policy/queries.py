@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from policy.sla import DUE_SOON, sla_fields, sla_matches, sla_state
 from policy.tables import case_history, case_reports, cases
+
+__all__ = ["DUE_SOON", "list_cases", "show_case", "sla_state"]  # sla_state and DUE_SOON live in policy.sla
 
 LIST_FIELDS = (
     "id",
@@ -30,19 +32,6 @@ LIST_FIELDS = (
     "severity",
     "flags",
 )
-DUE_SOON = timedelta(hours=4)
-
-
-def sla_state(case: Mapping[str, Any], now: datetime) -> str:
-    """Where the complainant's answer stands: answered, not-applicable, ok, due-soon or breached."""
-    if case["answered_at"] is not None:
-        return "answered"
-    if case.get("reporter_kind") in ("feedback-loop", "machine", "internal") or case["sla_due_at"] is None:
-        return "not-applicable"
-    if now >= case["sla_due_at"]:
-        return "breached"
-    return "due-soon" if case["sla_due_at"] - now <= DUE_SOON else "ok"
-
 
 async def list_cases(
     conn: AsyncConnection,
@@ -58,9 +47,8 @@ async def list_cases(
     if status:
         query = query.where(cases.c.status == status)
     rows = (await conn.execute(query)).mappings().all()
-    out = [{k: row[k] for k in LIST_FIELDS} for row in rows]
-    out = [c | {"sla_state": sla_state(c, now)} for c in out]
-    return [c for c in out if sla is None or c["sla_state"] == sla]
+    out = [{k: row[k] for k in LIST_FIELDS} | sla_fields(dict(row), now) for row in rows]  # SLA rules: policy.sla
+    return [c for c in out if sla is None or sla_matches(c, sla)]
 
 
 async def show_case(conn: AsyncConnection, case_id: str) -> dict[str, Any] | None:

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from policy.model import CONFIRMED_STATUSES
+from policy.sla import answered_within_sla_share
 from policy.tables import cases, customer_answers, statements
 
 NOTICE_ORIGINS = ("notice", "automated-notice")
@@ -34,9 +35,16 @@ def _share(part: int, whole: int) -> float | None:
 
 
 def figures(
-    year: int, case_rows: Sequence[Row], statement_rows: Sequence[Row], answer_rows: Sequence[Row]
+    year: int,
+    case_rows: Sequence[Row],
+    statement_rows: Sequence[Row],
+    answer_rows: Sequence[Row],
+    now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Compute the report from rows (pure): cases received in `year`, their statements and customer answers."""
+    """Compute the report from rows (pure): cases received in `year`, their statements and customer answers.
+
+    `now` settles the SLA share: a case still within its answer time is not counted (without it, the period is
+    closed and an unanswered case counts as late)."""
     start, end = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
     in_year = [c for c in case_rows if start <= (c["received_at"] or c["opened_at"]) < end]
     ids = {c["id"] for c in in_year}
@@ -54,7 +62,6 @@ def figures(
     restricted = [c for c in notices if c["id"] in grounds]
     contests = [a for a in answer_rows if a["kind"] == "contest" and a["case_id"] in ids]
     decided = [a for a in contests if a["decision"]]
-    to_answer = [c for c in in_year if c["reporter_kind"] == "person" and c["sla_due_at"] is not None]
     confirmed = Counter(c["customer_id"] for c in in_year if c["status"] in CONFIRMED_STATUSES and c["customer_id"])
     return {
         "year": year,
@@ -89,10 +96,7 @@ def figures(
             "median_hours_to_decide": _median(_hours(a["at"], a["decided_at"]) for a in decided),
         },
         "internal": {
-            "answered_within_sla_share": _share(
-                sum(1 for c in to_answer if c["answered_at"] is not None and c["answered_at"] <= c["sla_due_at"]),
-                len(to_answer),
-            ),
+            "answered_within_sla_share": answered_within_sla_share(in_year, now),  # the rules of sla_state
             "repeat_offenders": sum(1 for n in confirmed.values() if n >= 2),
             "art18_referrals": sum(1 for c in in_year if "art18-suspicion" in (c["flags"] or [])),
         },
@@ -104,4 +108,4 @@ async def report(conn: AsyncConnection, year: int) -> dict[str, Any]:
     case_rows = [dict(r) for r in (await conn.execute(select(cases))).mappings()]
     statement_rows = [dict(r) for r in (await conn.execute(select(statements))).mappings()]
     answer_rows = [dict(r) for r in (await conn.execute(select(customer_answers))).mappings()]
-    return figures(year, case_rows, statement_rows, answer_rows)
+    return figures(year, case_rows, statement_rows, answer_rows, datetime.now(UTC))
