@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import abuse_desk.tables  # noqa: F401 - registers the ops desk's tables
 import actions.tables  # noqa: F401 - registers the action stage's tables
 import policy.tables  # noqa: F401 - registers the policy stage's tables
 from core.db import metadata
