@@ -42,6 +42,13 @@ DECISIONS = Counter(
     namespace=NS,
     registry=REGISTRY,
 )
+OPS_ALERTS = Counter(
+    "ops_alerts",
+    "Ops alerts queued (once per case and cause), by cause",
+    ["cause"],
+    namespace=NS,
+    registry=REGISTRY,
+)
 CASES = Gauge("cases", "Cases by status (read from the database)", ["status"], namespace=NS, registry=REGISTRY)
 SLA = Gauge(
     "sla_cases",

@@ -149,3 +149,14 @@ customer_answers = Table(
     Column("decided_at", UTCDateTime, nullable=True),
     Column("decision", String(16), nullable=True),  # contests: upheld, reversed
 )
+
+ops_alerts = Table(  # policy/alerts.py: one ops alert per case and cause, ever
+    "ops_alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", String(32), nullable=False),
+    Column("cause", String(32), nullable=False),  # deadline-held, contest-overdue, sla-due, action-failed, urgent
+    Column("at", UTCDateTime, nullable=False),
+    Column("message_id", String(64), nullable=False),  # the alert mail's command
+    UniqueConstraint("case_id", "cause", name="uq_ops_alerts_case_cause"),
+)
