@@ -21,6 +21,7 @@ _CIDR_TAIL_RE = re.compile(r"/\d{1,3}(?!\d)")
 _URL_RE = re.compile(r"""\b(?:https?|ftp)://[^\s<>"'`{}|\\^\[\]]{1,2048}""", re.I)
 _EMAIL_RE = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}\b")
 _DOMAIN_RE = re.compile(r"(?<![\w@.-])(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}(?![\w-])")
+_URL_SPLIT_RE = re.compile(r"[/?#]")
 _HOST_RE = re.compile(r"^(?:[a-z0-9_-]{1,63}\.){1,10}[a-z]{2,24}$")
 _REFANG = [
     (re.compile(r"\bh(?:xx|XX|Xx|xX|\*\*|tt)p(s?)(?:\[:\]|:)//", re.I), r"http\1://"),
@@ -134,11 +135,22 @@ def find_urls(text: str) -> list[str]:
 def url_host(url: str) -> str | None:
     """Lower-case host name of a URL, or None when it is an IP literal or missing."""
     rest = url.split("://", 1)[-1]
-    host = re.split(r"[/?#]", rest, maxsplit=1)[0].rsplit("@", 1)[-1]
+    host = _URL_SPLIT_RE.split(rest, maxsplit=1)[0].rsplit("@", 1)[-1]
     if host.startswith("["):
         return None
     host = host.split(":", 1)[0].strip(".")
     return clean_domain(host)
+
+
+def url_ip(url: str) -> str | None:
+    """Canonical IP of a URL whose host is an address literal (``http://203.0.113.10/``, ``http://[2001:db8::1]:8080/``)."""
+    rest = url.split("://", 1)[-1]
+    host = _URL_SPLIT_RE.split(rest, maxsplit=1)[0].rsplit("@", 1)[-1]
+    if host.startswith("["):
+        return normalize_ip(host[1:].split("]", 1)[0])
+    if host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    return normalize_ip(host)
 
 
 def clean_domain(value: str) -> str | None:

@@ -12,7 +12,7 @@ import io
 import zipfile
 from collections.abc import Iterator
 
-MAX_UNZIPPED = 20 * 1024 * 1024
+MAX_UNZIPPED = 64 * 1024 * 1024
 MAX_ENTRIES = 32
 MAX_ROWS = 500_000
 IP_COLUMNS = ("ip", "src_ip", "source_ip", "ip_address", "ipaddress", "src", "source")
@@ -62,6 +62,38 @@ def csv_rows(text: str, warnings: list[str]) -> Iterator[dict[str, str]]:
                 return
             if row:
                 yield dict(zip(header, row, strict=False))
+    except StopIteration:
+        return
+    except csv.Error as exc:
+        warnings.append(f"CSV stopped at a malformed line: {exc}")
+
+
+def csv_records(text: str, warnings: list[str]) -> Iterator[tuple[str, dict[str, str], str]]:
+    """(header line, row keyed by lower-case column, the row's own raw line(s)) for each row of a CSV.
+
+    The raw text is exactly the line(s) the csv reader consumed for the row (a quoted field may span
+    lines), so an incident's evidence is its own row and never a neighbour's. Bounded like ``csv_rows``.
+    """
+    consumed: list[str] = []
+
+    def lines() -> Iterator[str]:
+        for line in io.StringIO(text):
+            consumed.append(line)
+            yield line
+
+    reader = csv.reader(lines())
+    try:
+        header = [h.strip().strip('"').lower() for h in next(reader)]
+        header_line = "".join(consumed).rstrip("\r\n")
+        consumed.clear()
+        for count, row in enumerate(reader):
+            raw = consumed[0] if len(consumed) == 1 else "".join(consumed)
+            consumed.clear()
+            if count >= MAX_ROWS:
+                warnings.append(f"CSV has more than {MAX_ROWS} rows; the rest is not read")
+                return
+            if row:
+                yield header_line, dict(zip(header, row, strict=False)), raw.rstrip("\r\n")
     except StopIteration:
         return
     except csv.Error as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from ingest import indicators
-from ingest.formats import embedded
+from ingest.formats import embedded, incidents
 from ingest.formats.draft import Draft, MailMeta, human_text
 from ingest.formats.mime import Part, read_headers
 
@@ -114,6 +114,7 @@ def read_common(draft: Draft, msg: Part, meta: MailMeta, part: Part, fields: Fie
         draft.add_emails([indicators.extract_address(reported.get("from"))])
     elif not draft.source_ips:
         draft.warnings.append("no source IP found")
+    incidents.single_event(draft)
 
 
 def _complainant_domains(fields: Fields, msg: Part) -> set[str]:
@@ -145,4 +146,5 @@ def _jmrp(msg: Part, meta: MailMeta) -> Draft | None:
     embedded.read_into(draft, reported, ips=True)
     draft.add_emails([indicators.extract_address(reported.get("from"))])
     draft.set_observed(reported.get("date"), "reported message Date")
+    incidents.single_event(draft)
     return draft

@@ -86,6 +86,18 @@ def html_to_text(text: str) -> str:
     return html.unescape(_TAG_RE.sub(repl, text))
 
 
+def html_links(text: str) -> list[str]:
+    """The http(s)/ftp targets of the ``href``/``src`` attributes of an HTML text, unescaped, in order."""
+    out: list[str] = []
+    for match in _TAG_RE.finditer(text):
+        href = _HREF_RE.search(match.group(3) or "")
+        if href:
+            target = html.unescape(href.group(1))
+            if target.lower().startswith(("http://", "https://", "ftp://")):
+                out.append(target)
+    return out
+
+
 def _drop_blocks(text: str) -> str:
     """Remove <script>, <style> and <head> blocks (linear scan, no regex backtracking)."""
     lower = text.lower()

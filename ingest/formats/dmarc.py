@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from ingest import indicators, vocabulary
-from ingest.formats import embedded
+from ingest.formats import embedded, incidents
 from ingest.formats.arf import Fields, feedback, first, read_common
 from ingest.formats.decoding import decode_charset, decode_transfer
 from ingest.formats.draft import Draft, MailMeta, human_text
@@ -54,6 +54,7 @@ def parse(msg: Part, meta: MailMeta) -> Draft | None:
     _content_category(draft, text, meta.subject)
     if not draft.source_ips:
         draft.warnings.append("no source IP found")
+    incidents.single_event(draft)
     return draft
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from core.report import AbuseReport, Envelope
+from core.report import AbuseReport, Envelope, Incident
 from ingest import indicators
 from ingest.formats import dates
 from ingest.formats.decoding import decode_words
@@ -16,6 +16,8 @@ MAX_EVIDENCE = 4096
 MAX_SOURCE_IPS = 200_000
 MAX_LIST = 1000
 MAX_RECEIVED = 30
+MAX_INCIDENTS = 200_000
+MAX_INCIDENT_EVIDENCE = 2048
 
 
 @dataclass
@@ -41,6 +43,8 @@ class Draft:
     reported_received: list[str] = field(default_factory=list)
     evidence: str = ""
     warnings: list[str] = field(default_factory=list)
+    incidents: list[Incident] = field(default_factory=list)
+    incidents_cut: bool = False
 
     def add_ips(self, ips: list[str] | tuple[str, ...]) -> None:
         for ip in ips:
@@ -49,11 +53,8 @@ class Draft:
                 self.source_ips[norm] = None
 
     def add_port(self, value: object) -> None:
-        try:
-            port = int(str(value).strip().split()[0].split(",")[0])
-        except (ValueError, IndexError):
-            return
-        if 0 < port < 65536 and len(self.source_ports) < MAX_LIST:
+        port = _port(value)
+        if port is not None and len(self.source_ports) < MAX_LIST:
             self.source_ports[port] = None
 
     def add_urls(self, urls: list[str]) -> None:
@@ -61,7 +62,11 @@ class Draft:
             url = indicators.clean_url(url.strip())
             if "://" in url and len(self.urls) < MAX_LIST:
                 self.urls[url] = None
-                self.add_domains([indicators.url_host(url) or ""])
+                host_ip = indicators.url_ip(url)
+                if host_ip:  # http://203.0.113.10/login: the address serves the content
+                    self.add_ips([host_ip])
+                else:
+                    self.add_domains([indicators.url_host(url) or ""])
 
     def add_domains(self, domains: list[str | None]) -> None:
         for domain in domains:
@@ -73,6 +78,53 @@ class Draft:
         for address in emails:
             if address and "@" in address and len(self.emails) < MAX_LIST:
                 self.emails[address.strip("<> ")] = None
+
+    def add_incident(
+        self,
+        *,
+        ip: str | None = None,
+        port: object = None,
+        protocol: str | None = None,
+        observed_at: datetime | None = None,
+        tag: str | None = None,
+        category: str | None = None,
+        url: str | None = None,
+        domain: str | None = None,
+        email: str | None = None,
+        evidence: str = "",
+    ) -> None:
+        """One incident, with only what its own row/event says (values cleaned, evidence bounded)."""
+        if len(self.incidents) >= MAX_INCIDENTS:
+            if not self.incidents_cut:
+                self.incidents_cut = True
+                self.warnings.append(f"more than {MAX_INCIDENTS} incidents; the rest are not listed")
+            return
+        norm_ip = indicators.normalize_ip(ip) if ip else None
+        clean = indicators.clean_url(url.strip()) if url and "://" in url else None
+        if clean and norm_ip is None:
+            norm_ip = indicators.url_ip(clean)
+        host = indicators.clean_domain(domain) if domain else None
+        if host is None and clean:
+            host = indicators.url_host(clean)
+        mailbox = email.strip("<> ") if email and "@" in email else None
+        if not (norm_ip or clean or host or mailbox):
+            return
+        if len(evidence) > MAX_INCIDENT_EVIDENCE:
+            evidence = evidence[: MAX_INCIDENT_EVIDENCE - 6] + "\n[...]"
+        self.incidents.append(
+            Incident(
+                ip=norm_ip,
+                port=_port(port),
+                protocol=(protocol or "").strip().lower()[:16] or None,
+                observed_at=observed_at,
+                tag=(tag or "").strip()[:128] or None,
+                category=category if category and category != "other" else None,
+                url=clean,
+                domain=host,
+                email=mailbox,
+                evidence=evidence,
+            )
+        )
 
     def set_observed(self, value: str | None, label: str = "date") -> None:
         if self.observed_at is not None:
@@ -94,6 +146,18 @@ class Draft:
         if len(data) > room:
             chunk = data[: room - 6].decode("utf-8", "ignore") + "\n[...]"
         self.evidence = f"{self.evidence}\n{chunk}" if self.evidence else chunk
+
+
+def _port(value: object) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 0 < value < 65536 else None
+    try:
+        port = int(str(value).strip().split()[0].split(",")[0])
+    except (ValueError, IndexError):
+        return None
+    return port if 0 < port < 65536 else None
 
 
 @dataclass
@@ -202,6 +266,7 @@ def to_report(
         "language": language,
         "evidence": draft.evidence,
         "parse_warnings": draft.warnings[:50],
+        "incidents": draft.incidents,
     }
     if envelope is not None:
         fields["envelope"] = envelope

@@ -4,9 +4,13 @@ Reads the inline text parts (HTML reduced to text), text attachments, refanged; 
 reporter's own words from inline forwarded blocks and quoted reply lines; a forwarded
 message/rfc822 part is read as the reported message. At most ``MAX_TEXT`` characters are scanned.
 
-Source IPs: those in the Subject and those the text labels as the source, else every IP of the
-reporter's own text except the ones it labels as the victim (network notations, 0.0.0.0 and
-masked values never count), else the forwarded/quoted material, else the forwarded headers.
+Source IPs: those in the Subject and those the text labels as the source (``sides``), else every
+IP of the reporter's own text except the ones it labels as the victim (network notations, 0.0.0.0
+and masked values never count), else the forwarded/quoted material, else the forwarded headers.
+URLs: labelled ones, else those of the own text, of the HTML links (``href``) and, when the own
+text names none, of the quoted reply chain; a URL whose host is an address names that address.
+Domains: labelled (``Domain:``) or named in running text ("the domain evil-shop.example hosts").
+One incident per offending indicator (``incidents.per_indicator``).
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from __future__ import annotations
 import re
 
 from ingest import indicators, vocabulary
-from ingest.formats import dates, embedded
+from ingest.formats import dates, embedded, incidents, sides
+from ingest.formats.decoding import decode_charset
+from ingest.formats.decoding import html_links as href_targets
 from ingest.formats.draft import Draft, MailMeta
 from ingest.formats.mime import Part
 
@@ -23,26 +29,22 @@ MAX_TEXT = 256 * 1024
 _FORWARD_RE = re.compile(
     r"^[ \t>]*(?:-{2,}\s*(?:Forwarded message|Original Message|Message transféré|Message d'origine|"
     r"Weitergeleitete Nachricht|Ursprüngliche Nachricht|Mensaje reenviado|Mensaje original)\s*-{2,}|"
-    r"Début du message (?:réexpédié|transféré)\s*:|Begin forwarded message\s*:)",
+    r"Début du message (?:réexpédié|transféré)\s*:|Begin forwarded message\s*:|"
+    r"(?:Le|On|Am|El) [^\n]{4,200}(?:a écrit|wrote|schrieb|escribió)\s*:[ \t]*$)",
     re.I | re.M,
 )
-_SOURCE_WORDS = re.compile(
-    r"source|offend|attack|attaqu|from|depuis|provenant|origin|ip address|adresse ip|adresse|ip-adresse|"
-    r"angreifer|von der|desde|dirección ip|atacante|infringer|abuser|spammer|host\b|ip/cidr|ip:|ip :",
-    re.I,
-)
-_VICTIM_WORDS = re.compile(
-    r"victim|target|our (?:server|network|ip|block|site|host)|my (?:server|site)|notre|nos |cible|"
-    r"unser|nuestro|nuestra|víctima|honeypot|destination|dst|to our|for records",
-    re.I,
-)
 _URL_LABEL_RE = re.compile(
-    r"(?:^|\n)[ \t\-*]*(?:link|url|site|site concerné|lien|enlace|phishing url|malicious url|infringing url|"
+    r"(?:^|\n)[ \t\-*]*(?:link|url|site|site concern[ée]|lien|enlace|phishing url|malicious url|infringing url|"
     r"adresse du site|page|location|dirección|seite)\s*:\s*((?:https?|ftp)://\S{1,2048})",
     re.I,
 )
 _DOMAIN_LABEL_RE = re.compile(r"(?:^|\n)[ \t\-*]*(?:domain|domaine|dominio|hostname|host name)\s*:\s*(\S{3,253})", re.I)
-_CLAUSE_END_RE = re.compile(r"[.!?;](?:\s|$)")
+_DOMAIN_PROSE_RE = re.compile(
+    r"\b(?:domain|domains|domain name|domaine|domaines|nom de domaine|dominio|nombre de dominio|"
+    r"website|web site|site web|site internet|sitio web|webseite|webshop|boutique en ligne|tienda online)"
+    r"\s{1,3}[\"'«“]?\s?((?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24})(?![\w-]|\.\w)",
+    re.I,
+)
 _FORWARDED_FROM_RE = re.compile(
     r"^[ \t>]*(?:From|De|Von|Envoyé par|Expéditeur)\s*:[^\n<@]{0,200}<?([A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253})",
     re.M | re.I,
@@ -107,8 +109,10 @@ def parse(msg: Part, meta: MailMeta) -> Draft:
         embedded.read_into(draft, reported, ips=True)
         draft.add_emails([indicators.extract_address(reported.get("from"))])
     category, confidence, _ = vocabulary.classify(own + "\n" + forwarded[:4096], subject)
-    _urls(draft, own, subject, meta, prose=category in _URL_CATEGORIES or not draft.source_ips)
+    prose = category in _URL_CATEGORIES or not draft.source_ips
+    _urls(draft, own, forwarded, subject, meta, prose=prose, links=html_links(msg))
     draft.add_domains(_DOMAIN_LABEL_RE.findall(own))
+    _prose_domains(draft, own, meta)
     if category == "other" and (reported is not None or marker is not None):  # a forwarded mail, no words
         category, confidence = "spam", 0.4
     draft.category, draft.category_confidence = category, confidence
@@ -123,20 +127,17 @@ def parse(msg: Part, meta: MailMeta) -> Draft:
     draft.add_evidence("\n".join(logs) if logs else own[:2048])
     if not draft.source_ips and not draft.urls:
         draft.warnings.append("no source IP or URL found in the text")
+    incidents.per_indicator(draft, own + "\n" + forwarded)
     return draft
 
 
 def _source_ips(draft: Draft, own: str, forwarded: str, subject: str) -> None:
-    draft.add_ips(indicators.find_ips(subject, skip_loopback=True))
+    draft.add_ips([ip for ip, side in sides.classify(subject) if side != "victim"])
     labelled: list[str] = []
     neutral: list[str] = []
-    for pos, ip in indicators.iter_ips(own):
-        if indicators.is_loopback(ip):
-            continue
-        before = _CLAUSE_END_RE.split(own[max(own.rfind("\n", 0, pos) + 1, pos - 60) : pos])[-1]
-        if _VICTIM_WORDS.search(before):
-            continue
-        (labelled if _SOURCE_WORDS.search(before) else neutral).append(ip)
+    for ip, side in sides.classify(own):
+        if side != "victim":
+            (labelled if side == "source" else neutral).append(ip)
     draft.add_ips(labelled)
     if not draft.source_ips:
         draft.add_ips(neutral)
@@ -146,9 +147,22 @@ def _source_ips(draft: Draft, own: str, forwarded: str, subject: str) -> None:
             draft.warnings.append("source IP taken from forwarded or quoted text")
 
 
-def _urls(draft: Draft, own: str, subject: str, meta: MailMeta, *, prose: bool) -> None:
-    """Subject and labelled URLs; other URLs of the text only for URL-centric complaints
-    (phishing, malware, ...) or when no IP was found: elsewhere they are references."""
+def html_links(msg: Part) -> list[str]:
+    """Link targets (href) of HTML alternatives that the text/plain view does not show."""
+    out: list[str] = []
+    for part in msg.walk():
+        if part.ctype == "multipart/alternative" and _has_plain(part):
+            for html in part.children:
+                if html.ctype == "text/html" and not html.children:
+                    out.extend(href_targets(decode_charset(html.decoded()[:MAX_TEXT], html.params.get("charset", ""))))
+    return out[: indicators.MAX_ITEMS]
+
+
+def _urls(
+    draft: Draft, own: str, forwarded: str, subject: str, meta: MailMeta, *, prose: bool, links: list[str]
+) -> None:
+    """Subject and labelled URLs; other URLs of the text (and its HTML links, else of the quoted chain)
+    only for URL-centric complaints (phishing, malware, ...) or when no IP was found."""
     draft.add_urls(indicators.find_urls(subject))
     labelled = [indicators.clean_url(u) for u in _URL_LABEL_RE.findall(own)]
     if labelled or not prose:
@@ -156,8 +170,22 @@ def _urls(draft: Draft, own: str, subject: str, meta: MailMeta, *, prose: bool) 
         return
     # links to the reporter's own site or to the ticket system that wrapped the mail are not offenders
     own_domains = {d.lower() for d in (meta.reporter_domain(), indicators.email_domain(meta.from_address)) if d}
-    for url in indicators.find_urls(own):
+    found = indicators.find_urls(own)
+    found += [u for u in indicators.find_urls("\n".join(links)) if u not in found]
+    if not found and not draft.urls:
+        found = indicators.find_urls(forwarded)
+    for url in found:
         host = (indicators.url_host(url) or "").lower()
         if any(host == d or host.endswith("." + d) or d.endswith("." + host) for d in own_domains):
             continue
         draft.add_urls([url])
+
+
+def _prose_domains(draft: Draft, own: str, meta: MailMeta) -> None:
+    """Domains named in running text ("the domain evil-shop.example hosts ..."), not the victim's own."""
+    own_domains = {d.lower() for d in (meta.reporter_domain(), indicators.email_domain(meta.from_address)) if d}
+    for match in _DOMAIN_PROSE_RE.finditer(own[:MAX_TEXT]):
+        domain = (indicators.clean_domain(match.group(1)) or "").lower()
+        if not domain or domain in own_domains or sides.victim_before(own, match.start()):
+            continue
+        draft.add_domains([domain])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from ingest import indicators, vocabulary
-from ingest.formats import archive
+from ingest.formats import archive, csvrows, incidents
 from ingest.formats.draft import Draft, MailMeta
 from ingest.formats.mime import Part
 
@@ -51,18 +51,27 @@ def parse(msg: Part, meta: MailMeta) -> Draft | None:
 def _safe_browsing(text: str) -> Draft:
     draft = Draft(format="other", source_label="google-safe-browsing", automated=True, reporter_kind="machine")
     found: set[str] = set()
+    events: list[tuple[str, str | None, str | None, str]] = []
     for chunk in text.split("<list")[1:]:
         kind = _GSB_TYPE_RE.match(chunk)
         found.add(kind.group(1) if kind else "")
-        for url, ip in _GSB_URL_RE.findall(chunk.split("</list>", 1)[0]):
+        body = chunk.split("</list>", 1)[0]
+        for match in _GSB_URL_RE.finditer(body):
+            url, ip = match.groups()
             draft.add_urls([url])
             draft.add_ips([ip] if ip else [])
             host = url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
             draft.add_ips([host] if indicators.normalize_ip(host) else [])
+            line_end = body.find(">", match.end())
+            events.append((url, ip, _GSB_TYPES.get(kind.group(1) if kind else ""), body[match.start() : line_end + 1]))
     draft.category = next((c for t, c in _GSB_TYPES.items() if t in found), "other")
     draft.category_confidence = 0.9
     date = re.search(r'<notification_message[^>]{0,500}date="([^"]{4,40})"', text)
     draft.set_observed(date.group(1) if date else None, "notification date")
+    for url, ip, category, line in events:
+        draft.add_incident(
+            ip=ip, url=url, observed_at=draft.observed_at, tag=draft.source_label, category=category, evidence=line
+        )
     draft.add_evidence(text[:4096])
     return draft
 
@@ -90,6 +99,7 @@ def _acns(text: str) -> Draft:
         elif name == "Type" and draft.source_label == "acns":
             draft.source_label = f"acns/{value}"
     draft.add_evidence(xml[:4096])
+    incidents.single_event(draft)
     return draft
 
 
@@ -105,17 +115,22 @@ def _csv_feed(msg: Part, meta: MailMeta) -> Draft | None:
         for file_name, text in archive.csv_files(part.filename or "attachment.csv", part.decoded(), draft.warnings):
             found = True
             draft.source_label = draft.source_label or file_name
-            column = archive.ip_column(text.split("\n", 1)[0]) or "ip"
-            for row in archive.csv_rows(text, draft.warnings):
-                draft.add_ips([row.get(column, "")])
-                if len(words) < 200:
-                    words.extend(v for k, v in row.items() if "type" in k or "feed" in k or "infection" in k)
+            for row in archive.csv_rows(text, draft.warnings):  # lazy: stops after the first rows
+                if len(words) >= 200:
+                    break
+                words.extend(v for k, v in row.items() if "type" in k or "feed" in k or "infection" in k)
+            csvrows.read(draft, text, tag=file_name, row_category=_row_category)
             draft.add_evidence(text[:2048])
     if not found:
         return None
     category, confidence, _ = vocabulary.classify(" ".join(words) + "\n" + meta.first_text, meta.subject)
     draft.category, draft.category_confidence = category, min(confidence + 0.1, 0.85)
     return draft
+
+
+def _row_category(tag: str) -> str | None:
+    category, _, _ = vocabulary.classify(tag.replace("-", " ").replace("_", " "))
+    return None if category == "other" else category
 
 
 def _key_value(msg: Part, meta: MailMeta) -> Draft | None:
@@ -135,5 +150,6 @@ def _key_value(msg: Part, meta: MailMeta) -> Draft | None:
         category, confidence, _ = vocabulary.classify(label + "\n" + meta.first_text, meta.subject)
         draft.category, draft.category_confidence = category, confidence
         draft.add_evidence(part.text()[:4096])
+        incidents.single_event(draft)
         return draft
     return None

@@ -1,6 +1,7 @@
 """Shadowserver reports: mail with a (zipped) CSV attachment, or a bare CSV file; one report, all rows.
 
 ``source_ips`` is the set of the ``ip`` column over every row (bounded by ``archive`` limits);
+one incident per row (``csvrows``), with the category of its own file's report type;
 the category comes from the report name (file name or Subject), else from the columns.
 """
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from ingest.formats import archive
+from ingest.formats import archive, csvrows
 from ingest.formats.draft import Draft, MailMeta
 from ingest.formats.mime import Part
 
@@ -31,18 +32,21 @@ def parse(msg: Part, meta: MailMeta) -> Draft | None:
     draft = Draft(format="shadowserver", automated=True, reporter_kind="machine")
     name = ""
     subject = _SUBJECT_RE.search(meta.subject)
+    subject_name = subject.group(1) if subject else ""
     for part in msg.walk():
         if part.children or not part.filename:
             continue
         match = _FILE_RE.search(part.filename)
+        part_name = match.group(2) if match else ""
         if match:
-            name = name or match.group(2)
+            name = name or part_name
             draft.set_observed(match.group(1), "report date")
         for file_name, text in archive.csv_files(part.filename, part.decoded(), draft.warnings):
             match = _FILE_RE.search(file_name)
+            file_type = (match.group(2) if match else "") or part_name or subject_name
             name = name or (match.group(2) if match else "")
-            read_rows(draft, text)
-    name = name or (subject.group(1) if subject else "")
+            read_rows(draft, text, file_type)
+    name = name or subject_name
     classify(draft, name)
     if not draft.source_ips:
         draft.warnings.append("no CSV rows with an ip column found")
@@ -52,37 +56,38 @@ def parse(msg: Part, meta: MailMeta) -> Draft | None:
 def parse_bare(raw: bytes) -> Draft:
     """A bare Shadowserver CSV file (no mail around it): reporter unknown."""
     draft = Draft(format="shadowserver", automated=True, reporter_kind="machine")
-    read_rows(draft, raw[: archive.MAX_UNZIPPED].decode("utf-8-sig", "replace"))
+    read_rows(draft, raw[: archive.MAX_UNZIPPED].decode("utf-8-sig", "replace"), "")
     classify(draft, "")
     return draft
 
 
-def read_rows(draft: Draft, text: str) -> None:
+def read_rows(draft: Draft, text: str, file_type: str) -> None:
+    """Every row of one CSV file: its IP in ``source_ips``, one incident each, the head rows as evidence."""
     header = text[:4096].split("\n", 1)[0].strip()
-    column = archive.ip_column(header)
-    if column is None:
+    if archive.ip_column(header) is None:
         return
-    if "infection" in header.lower():
+    infection = "infection" in header.lower()
+    if infection:
         draft.source_label = draft.source_label or "infection"
-    evidence = [header]
-    for row in archive.csv_rows(text, draft.warnings):
-        draft.add_ips([row.get(column, "")])
-        if len(evidence) <= _MAX_EVIDENCE_ROWS:
-            evidence.append(",".join(row.values()))
-        if draft.observed_at is None and row.get("timestamp"):
-            draft.set_observed(row["timestamp"], "CSV timestamp")
-    draft.add_evidence("\n".join(evidence))
+    csvrows.read(draft, text, tag=file_type or None, category=category_of(file_type, infection))
+    head = text[:16384].split("\n", _MAX_EVIDENCE_ROWS + 1)[: _MAX_EVIDENCE_ROWS + 1]
+    draft.add_evidence("\n".join(line.rstrip("\r") for line in head))
+
+
+def category_of(name: str, infection: bool = False) -> str:
+    """Category of a report type (scan_* / accessible = vulnerability, sinkhole/drone = malware)."""
+    label = name.lower().replace(" ", "_")
+    if any(k in label for k in _MALWARE) or (not label and infection):
+        return "malware"
+    if any(k in label for k in _INTRUSION):
+        return "intrusion"
+    return "vulnerability"
 
 
 def classify(draft: Draft, name: str) -> None:
-    """Category from the report name (scan_* / accessible = vulnerability, sinkhole/drone = malware)."""
+    """The report's category from its name (else from the columns)."""
     label = name.lower().replace(" ", "_")
     infection = draft.source_label == "infection"
     draft.source_label = name or draft.source_label
-    if any(k in label for k in _MALWARE) or (not label and infection):
-        draft.category = "malware"
-    elif any(k in label for k in _INTRUSION):
-        draft.category = "intrusion"
-    else:
-        draft.category = "vulnerability"
+    draft.category = category_of(name, infection)
     draft.category_confidence = 0.9 if label else 0.6

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from ingest import indicators
-from ingest.formats import embedded
+from ingest.formats import dates, embedded, incidents
 from ingest.formats.draft import Draft, MailMeta
 from ingest.formats.mime import Part, split_headers
 
@@ -41,14 +41,19 @@ def parse(msg: Part, meta: MailMeta) -> Draft | None:
     draft.format_version = version.group(1) if version else None
     offending = _OFFENDING.search(text)
     head = text[: offending.start()] if offending else text
+    events: list[tuple[str | None, str | None, str]] = []  # (ip, url, its own line)
     if summary:
-        draft.add_ips(indicators.find_ips(head, skip_loopback=True))
+        ips = indicators.find_ips(head, skip_loopback=True)
+        draft.add_ips(ips)
+        events.extend((ip, None, _line_of(head, ip)) for ip in ips)
     for match in _EMAIL_FROM_RE.finditer(head):
         draft.add_ips([match.group(1)])
         draft.set_observed(match.group(2), "SpamCop date")
+        events.append((match.group(1), None, match.group(0)))
     for match in _SPAMVERTISED_RE.finditer(head):
         draft.source_label = "spamvertised"
         draft.add_urls([match.group(1)])
+        events.append((None, match.group(1), match.group(0)))
     subject = _SUBJECT_RE.search(meta.subject)
     if subject and not draft.source_ips:
         value = subject.group(1)
@@ -67,4 +72,35 @@ def parse(msg: Part, meta: MailMeta) -> Draft | None:
     draft.add_evidence(head[:2048])
     if not draft.source_ips and not draft.urls:
         draft.warnings.append("no source IP or URL found")
+    _incidents(draft, events)
     return draft
+
+
+def _incidents(draft: Draft, events: list[tuple[str | None, str | None, str]]) -> None:
+    """One incident per reported IP (and spamvertised URL), each with its own line and time."""
+    if not events:
+        incidents.single_event(draft)
+        return
+    seen: set[tuple[str | None, str | None]] = set()
+    for ip, url, line in events:
+        if (ip, url) in seen:
+            continue
+        seen.add((ip, url))
+        observed, _ = dates.first_date_in(line)
+        draft.add_incident(
+            ip=ip,
+            url=url,
+            observed_at=observed or draft.observed_at,
+            tag=draft.source_label,
+            email=next(iter(draft.emails), None) if ip and not url else None,
+            evidence=line,
+        )
+
+
+def _line_of(text: str, needle: str) -> str:
+    pos = text.find(needle)
+    if pos == -1:
+        return needle
+    start = text.rfind("\n", 0, pos) + 1
+    end = text.find("\n", pos)
+    return text[start : end if end != -1 else len(text)][:1024]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from ingest import indicators
+from ingest.formats import incidents
 from ingest.formats.draft import Draft, MailMeta, human_text
 from ingest.formats.mime import Part
 
@@ -137,7 +138,11 @@ def build(fields: dict[str, str], msg: Part, meta: MailMeta, part: Part) -> Draf
         draft.add_ips(indicators.find_ips(text, skip_loopback=True))
         if draft.source_ips:
             draft.warnings.append("source IP taken from the report text")
-    draft.add_urls(indicators.find_urls(indicators.refang(meta.subject)))
+    for url in indicators.find_urls(indicators.refang(meta.subject)):
+        # the Subject's URL when the fields name no URL or name its host (not another host of the site)
+        host = indicators.url_host(url)
+        if not draft.urls or (host and host in draft.domains) or indicators.url_ip(url) in draft.source_ips:
+            draft.add_urls([url])
     if draft.source_ips and meta.has_headers:
         for ip, host in _IP_HOST_RE.findall(human_text(msg, stop=part)[:65536]):
             if indicators.normalize_ip(ip) in draft.source_ips:
@@ -148,4 +153,5 @@ def build(fields: dict[str, str], msg: Part, meta: MailMeta, part: Part) -> Draf
         if log is not part and log.is_attachment and log.ctype == "text/plain" and not log.children:
             draft.add_evidence(log.text()[:4096])
             break
+    incidents.single_event(draft)
     return draft

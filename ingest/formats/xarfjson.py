@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from ingest import indicators
+from ingest.formats import incidents
 from ingest.formats.arf import feedback, first
 from ingest.formats.draft import Draft, MailMeta
 from ingest.formats.mime import Part
@@ -115,6 +116,7 @@ def build(obj: dict[str, Any]) -> Draft:
     else:
         _legacy(draft, obj)
     draft.add_evidence(json.dumps(_without_payloads(obj), ensure_ascii=False)[:4096])
+    incidents.single_event(draft)
     return draft
 
 
