@@ -56,7 +56,8 @@ async def import_inventory(
     settings: Settings, path: str, progress: Callable[[int, int], None] | None = None
 ) -> dict[str, int]:
     data = inventory.load_inventory_file(path)
-    total = len(data.get("resources", [])) if isinstance(data, dict) else 0
+    listed = data.get("resources") if isinstance(data, dict) else None
+    total = len(listed) if isinstance(listed, list) else 0
     step = (lambda done: progress(done, total)) if progress else None
     async with database(settings) as engine, engine.begin() as conn:
         return await inventory.import_inventory(conn, data, progress=step)

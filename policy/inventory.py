@@ -1,26 +1,62 @@
-"""The inventory: customers, services and the resources (IP, CIDR, domain, mailbox) they held, and when."""
+"""The inventory: who held an address, domain or mailbox at a given time, looked up per batch on indexed columns."""
 
 from __future__ import annotations
 
 import ipaddress
-import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
-from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy import (
+    Column,
+    DateTime,
+    FromClause,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    and_,
+    column,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.db import upsert
-from core.errors import AbuseDeskError
+from core.db import UTCDateTime
+from policy.inventory_import import (
+    RESOURCE_TYPES,
+    InventoryError,
+    import_inventory,
+    load_inventory_file,
+    normalize_resource,
+    parse_inventory,
+    to_bytes,
+)
 from policy.tables import customers, resources, services
 
-RESOURCE_TYPES = ("ip", "cidr", "domain", "mailbox")
+__all__ = [
+    "RESOURCE_TYPES",
+    "InventoryError",
+    "Match",
+    "Query",
+    "account_services",
+    "account_services_many",
+    "customer_row",
+    "customers_rows",
+    "import_inventory",
+    "load_inventory_file",
+    "lookup",
+    "lookup_batch",
+    "normalize_resource",
+    "parse_inventory",
+]
 
-
-class InventoryError(AbuseDeskError):
-    """The inventory file is not valid; the message names the entry."""
+CHUNK = 1000  # queries per round trip; the probes go through a temporary table or arrays, never one parameter each
+TYPE_ORDER = {"mailbox": 0, "ip": 1, "cidr": 2, "domain": 3}
 
 
 @dataclass(frozen=True)
@@ -34,150 +70,214 @@ class Match:
     resource_value: str
 
 
-def normalize_resource(rtype: str, value: str) -> str:
-    """Canonical form used for storage and lookup; ValueError on nonsense."""
-    value = value.strip()
-    if rtype == "ip":
-        return ipaddress.ip_address(value).compressed
-    if rtype == "cidr":
-        return ipaddress.ip_network(value, strict=False).with_prefixlen
-    if rtype == "domain":
-        name = value.lower().rstrip(".")
-        if not name or " " in name or ("." not in name and name != "localhost"):
-            raise ValueError(f"not a domain name: {value!r}")
-        return name
-    if rtype == "mailbox":
-        if "@" not in value:
-            raise ValueError(f"not a mailbox: {value!r}")
-        return value.lower()
-    raise ValueError(f"unknown resource type {rtype!r} (expected one of {', '.join(RESOURCE_TYPES)})")
+@dataclass(frozen=True)
+class Query:
+    """One thing to look up at its own time: an ip (also inside cidr resources), a domain (or a parent), a mailbox."""
+
+    kind: Literal["ip", "domain", "mailbox"]
+    value: str
+    at: datetime
 
 
-def _when(value: Any, field: str) -> datetime | None:
-    if value in (None, ""):
+# Probe tables: SQLite gets temporary tables (per connection, outside the main database's locks); PostgreSQL
+# gets the same rows as arrays through unnest(), five parameters whatever the batch size.
+_probes = MetaData()
+_addr_probe = Table(
+    "inventory_addr_probe",
+    _probes,
+    Column("qidx", Integer),
+    Column("fam", SmallInteger),
+    Column("plen", SmallInteger),
+    Column("pkey", LargeBinary(16)),
+    Column("qat", UTCDateTime),
+    prefixes=["TEMPORARY"],
+)
+_name_probe = Table(
+    "inventory_name_probe",
+    _probes,
+    Column("qidx", Integer),
+    Column("rtype", String(16)),
+    Column("name", String(320)),
+    Column("qat", UTCDateTime),
+    prefixes=["TEMPORARY"],
+)
+_PG_TYPES = {Integer: "INTEGER[]", SmallInteger: "SMALLINT[]", LargeBinary: "BYTEA[]", String: "TEXT[]"}
+
+
+def _address(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        addr = ipaddress.ip_address(value.strip().strip("[]"))
+    except ValueError:
         return None
-    if isinstance(value, datetime):
-        dt = value
-    elif isinstance(value, date):
-        dt = datetime(value.year, value.month, value.day)
-    else:
-        text = str(value).replace("Z", "+00:00")
-        try:
-            dt = datetime.fromisoformat(text)
-        except ValueError as exc:
-            raise InventoryError(f"{field}: {value!r} is not an ISO 8601 date") from exc
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
-def parse_inventory(data: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-    """Validate the inventory JSON of design §5 into table rows; InventoryError names the bad entry."""
-    if not isinstance(data, dict):
-        raise InventoryError("inventory must be a JSON object with customers, services, resources")
-    cust_rows, svc_rows, res_rows = [], [], []
-    for i, c in enumerate(data.get("customers", [])):
-        if not c.get("id"):
-            raise InventoryError(f"customers[{i}]: id is required")
-        known = {"id", "name", "email", "phone", "address", "country", "language", "timezone"}
-        cust_rows.append(
-            {k: str(c.get(k) or "") for k in ("id", "name", "email", "phone", "address", "country")}
-            | {
-                "language": c.get("language") or None,
-                "timezone": c.get("timezone") or None,
-                "created_at": _when(c.get("created_at"), f"customers[{i}].created_at"),
-                "identity_verified": bool(c.get("identity_verified", False)),
-                "extra": {k: v for k, v in c.items() if k not in known | {"created_at", "identity_verified"}},
-            }
-        )
-    for i, s in enumerate(data.get("services", [])):
-        if not s.get("id") or not s.get("customer_id"):
-            raise InventoryError(f"services[{i}]: id and customer_id are required")
-        svc_rows.append(
-            {
-                "id": str(s["id"]),
-                "customer_id": str(s["customer_id"]),
-                "kind": str(s.get("kind") or ""),
-                "name": str(s.get("name") or ""),
-            }
-        )
-    for i, r in enumerate(data.get("resources", [])):
-        try:
-            value = normalize_resource(str(r.get("type", "")), str(r.get("value", "")))
-        except ValueError as exc:
-            raise InventoryError(f"resources[{i}]: {exc}") from exc
-        if not r.get("service_id"):
-            raise InventoryError(f"resources[{i}]: service_id is required")
-        res_rows.append(
-            {
-                "service_id": str(r["service_id"]),
-                "type": r["type"],
-                "value": value,
-                "valid_from": _when(r.get("valid_from"), f"resources[{i}].valid_from"),
-                "valid_to": _when(r.get("valid_to"), f"resources[{i}].valid_to"),
-            }
-        )
-    return cust_rows, svc_rows, res_rows
-
-
-async def import_inventory(
-    conn: AsyncConnection,
-    data: dict[str, Any],
-    *,
-    batch: int = 2000,
-    progress: Callable[[int], None] | None = None,
-) -> dict[str, int]:
-    """Upsert customers, services and resources (idempotent: importing twice changes nothing).
-
-    `progress`, when given, is called with the number of resources written after each batch.
-    """
-    cust_rows, svc_rows, res_rows = parse_inventory(data)
-    await upsert(conn, customers, cust_rows, ["id"])
-    await upsert(conn, services, svc_rows, ["id"])
-    # NULL valid_from never conflicts in a unique index: match those by hand, against one read of the table.
-    existing: dict[tuple[str, str, str], int] = {}
-    if any(r["valid_from"] is None for r in res_rows):
-        found = await conn.execute(
-            select(resources.c.id, resources.c.service_id, resources.c.type, resources.c.value).where(
-                resources.c.valid_from.is_(None)
-            )
-        )
-        existing = {(f.service_id, f.type, f.value): f.id for f in found}
-    last = {(r["service_id"], r["type"], r["value"]): i for i, r in enumerate(res_rows) if r["valid_from"] is None}
-    for start in range(0, len(res_rows), batch):
-        chunk = res_rows[start : start + batch]
-        undated = {
-            k: r
-            for i, r in enumerate(chunk, start)
-            if r["valid_from"] is None and last[k := (r["service_id"], r["type"], r["value"])] == i  # last one wins
-        }
-        updates = [{"rid": existing[k], "vto": r["valid_to"]} for k, r in undated.items() if k in existing]
-        if updates:
-            await conn.execute(
-                resources.update().where(resources.c.id == bindparam("rid")).values(valid_to=bindparam("vto")),
-                updates,
-            )
-        new = [r for k, r in undated.items() if k not in existing]
-        if new:
-            await conn.execute(resources.insert(), new)
-        dated = [r for r in chunk if r["valid_from"] is not None]
-        await upsert(conn, resources, dated, ["service_id", "type", "value", "valid_from"])
-        if progress is not None:
-            progress(min(start + batch, len(res_rows)))
-    return {"customers": len(cust_rows), "services": len(svc_rows), "resources": len(res_rows)}
-
-
-def load_inventory_file(path: str) -> dict[str, Any]:
-    """Read an inventory JSON file."""
-    with open(path, encoding="utf-8") as fh:
-        try:
-            data: dict[str, Any] = json.load(fh)
-        except json.JSONDecodeError as exc:
-            raise InventoryError(f"{path} is not valid JSON: {exc}") from exc
-    return data
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    return addr
 
 
 def _domain_suffixes(name: str) -> list[str]:
     labels = name.lower().rstrip(".").split(".")
-    return [".".join(labels[i:]) for i in range(len(labels) - 1)] or [name.lower()]
+    return [".".join(labels[i:]) for i in range(len(labels) - 1)] or [name.lower().rstrip(".")]
+
+
+def _indicator(q: Query) -> str:
+    if q.kind == "ip":
+        addr = _address(q.value)
+        return addr.compressed if addr is not None else q.value
+    if q.kind == "domain":
+        return q.value.strip().lower().rstrip(".")
+    return q.value.strip().lower()
+
+
+async def _prefix_lengths(conn: AsyncConnection) -> dict[int, list[int]]:
+    """The prefix lengths held per family: a few index seeks (the next length up), never a scan."""
+    found: dict[int, list[int]] = {}
+    for family in (4, 6):
+        lengths: list[int] = []
+        last = -1
+        while True:
+            nxt = await conn.scalar(
+                select(resources.c.prefix_len)
+                .where(resources.c.addr_family == family, resources.c.prefix_len > last)
+                .order_by(resources.c.prefix_len)
+                .limit(1)
+            )
+            if nxt is None:
+                break
+            last = int(nxt)
+            lengths.append(last)
+        if lengths:
+            found[family] = lengths
+    return found
+
+
+async def _probe_source(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> FromClause:
+    """The probe rows as a FROM item: a filled temporary table (SQLite) or unnest() of arrays (PostgreSQL)."""
+    if conn.dialect.name == "postgresql":
+        names = [c.name for c in table.columns]
+        casts = ", ".join(
+            f"CAST(:{n} AS {'TIMESTAMPTZ[]' if n == 'qat' else _PG_TYPES[type(table.c[n].type)]})" for n in names
+        )
+        columns = [column(n, DateTime(timezone=True) if n == "qat" else table.c[n].type) for n in names]
+        arrays = {n: [r[n] for r in rows] for n in names}
+        stmt = text(f"SELECT * FROM unnest({casts}) AS p({', '.join(names)})").bindparams(**arrays)
+        return stmt.columns(*columns).subquery("p")
+    cols = ", ".join(f"{c.name} {c.type.compile(dialect=conn.dialect)}" for c in table.columns)
+    await conn.execute(text(f"CREATE TEMP TABLE IF NOT EXISTS {table.name} ({cols})"))
+    await conn.execute(table.delete())
+    if rows:
+        await conn.execute(table.insert(), rows)
+    return table
+
+
+def _valid_at(at: Any) -> Any:
+    return and_(
+        or_(resources.c.valid_from.is_(None), resources.c.valid_from <= at),
+        or_(resources.c.valid_to.is_(None), resources.c.valid_to > at),
+    )
+
+
+async def _address_matches(
+    conn: AsyncConnection, chunk: list[tuple[int, Query]], lengths: dict[int, list[int]]
+) -> list[tuple[int, Any]]:
+    rows: list[dict[str, Any]] = []
+    for idx, q in chunk:
+        addr = _address(q.value)
+        if addr is None:
+            continue
+        bits = addr.max_prefixlen
+        for plen in lengths.get(addr.version, []):
+            net = (int(addr) >> (bits - plen)) << (bits - plen) if plen < bits else int(addr)
+            rows.append({"qidx": idx, "fam": addr.version, "plen": plen, "pkey": to_bytes(net), "qat": q.at})
+    if not rows:
+        return []
+    p = await _probe_source(conn, _addr_probe, rows)
+    stmt = (
+        select(p.c.qidx, resources.c.service_id, services.c.customer_id, resources.c.type, resources.c.value)
+        .add_columns(resources.c.prefix_len)
+        .select_from(
+            p.join(
+                resources,
+                and_(
+                    resources.c.addr_family == p.c.fam,
+                    resources.c.prefix_len == p.c.plen,
+                    resources.c.range_start == p.c.pkey,
+                ),
+            ).join(services, services.c.id == resources.c.service_id)
+        )
+        .where(resources.c.type.in_(["ip", "cidr"]), _valid_at(p.c.qat))
+    )
+    found = [(r.qidx, r) for r in await conn.execute(stmt)]
+    if conn.dialect.name == "sqlite":
+        await conn.execute(_addr_probe.delete())
+    return found
+
+
+async def _name_matches(conn: AsyncConnection, chunk: list[tuple[int, Query]]) -> list[tuple[int, Any]]:
+    rows: list[dict[str, Any]] = []
+    for idx, q in chunk:
+        name = _indicator(q)
+        if q.kind == "mailbox":
+            if "@" not in name:
+                continue
+            rows.append({"qidx": idx, "rtype": "mailbox", "name": name, "qat": q.at})
+            name = name.rsplit("@", 1)[1]
+        if name:
+            rows += [{"qidx": idx, "rtype": "domain", "name": s, "qat": q.at} for s in _domain_suffixes(name)]
+    if not rows:
+        return []
+    p = await _probe_source(conn, _name_probe, rows)
+    stmt = (
+        select(p.c.qidx, resources.c.service_id, services.c.customer_id, resources.c.type, resources.c.value)
+        .add_columns(resources.c.prefix_len)
+        .select_from(
+            p.join(resources, and_(resources.c.type == p.c.rtype, resources.c.value == p.c.name)).join(
+                services, services.c.id == resources.c.service_id
+            )
+        )
+        .where(_valid_at(p.c.qat))
+    )
+    found = [(r.qidx, r) for r in await conn.execute(stmt)]
+    if conn.dialect.name == "sqlite":
+        await conn.execute(_name_probe.delete())
+    return found
+
+
+def _specificity(row: Any) -> tuple[int, int, str, str]:
+    """Most specific first: a mailbox, then the longest prefix or the longest domain, then ip before cidr."""
+    if row.type in ("ip", "cidr"):
+        rank = int(row.prefix_len)
+    elif row.type == "mailbox":
+        rank = 1000
+    else:
+        rank = row.value.count(".") + 1
+    return (-rank, TYPE_ORDER.get(row.type, 9), row.service_id, row.value)
+
+
+async def lookup_batch(conn: AsyncConnection, queries: Sequence[Query]) -> list[list[Match]]:
+    """For each query (same order), every resource that matched it at the query's own time, most specific first.
+
+    Addresses: one equality probe of (family, prefix length, network) per prefix length the inventory holds, on
+    ix_resources_range; names: one probe per domain suffix on ix_resources_type_value. Probes go in chunks.
+    """
+    for q in queries:
+        if q.at.tzinfo is None:
+            raise ValueError("Query.at must be timezone-aware")
+    found: list[list[Any]] = [[] for _ in queries]
+    addr_q = [(i, q) for i, q in enumerate(queries) if q.kind == "ip"]
+    name_q = [(i, q) for i, q in enumerate(queries) if q.kind in ("domain", "mailbox")]
+    lengths = await _prefix_lengths(conn) if addr_q else {}
+    for start in range(0, len(addr_q), CHUNK):
+        for idx, row in await _address_matches(conn, addr_q[start : start + CHUNK], lengths):
+            found[idx].append(row)
+    for start in range(0, len(name_q), CHUNK):
+        for idx, row in await _name_matches(conn, name_q[start : start + CHUNK]):
+            found[idx].append(row)
+    out: list[list[Match]] = []
+    for q, rows in zip(queries, found, strict=True):
+        indicator = _indicator(q)
+        ordered = sorted(rows, key=_specificity)
+        out.append(list(dict.fromkeys(Match(indicator, r.service_id, r.customer_id, r.type, r.value) for r in ordered)))
+    return out
 
 
 async def lookup(
@@ -188,58 +288,59 @@ async def lookup(
     mailboxes: Iterable[str] = (),
     at: datetime,
 ) -> list[Match]:
-    """Resources matching the indicators at instant `at` (assignment validity periods respected)."""
-    valid = and_(
-        or_(resources.c.valid_from.is_(None), resources.c.valid_from <= at),
-        or_(resources.c.valid_to.is_(None), resources.c.valid_to > at),
+    """Resources matching the indicators at instant `at` (assignment validity periods respected).
+
+    A domain resource is reported once, for the first indicator under it (as the customer count in facts expects).
+    """
+    queries = list(
+        dict.fromkeys(
+            [Query("ip", i, at) for i in ips if _address(i) is not None]
+            + [Query("domain", d, at) for d in domains if d.strip()]
+            + [Query("mailbox", m, at) for m in mailboxes if "@" in m]
+        )
     )
-    base = (
-        select(resources.c.service_id, services.c.customer_id, resources.c.type, resources.c.value)
-        .join(services, services.c.id == resources.c.service_id)
-        .where(valid)
-    )
-    found: list[Match] = []
-    addresses: dict[str, ipaddress.IPv4Address | ipaddress.IPv6Address] = {}
-    for ip in ips:
-        try:
-            addresses[ipaddress.ip_address(ip.strip()).compressed] = ipaddress.ip_address(ip.strip())
-        except ValueError:
-            continue
-    if addresses:
-        rows = await conn.execute(base.where(resources.c.type == "ip", resources.c.value.in_(list(addresses))))
-        found += [Match(r.value, r.service_id, r.customer_id, r.type, r.value) for r in rows]
-        rows = await conn.execute(base.where(resources.c.type == "cidr"))
-        for r in rows:
-            net = ipaddress.ip_network(r.value)
-            found += [
-                Match(text, r.service_id, r.customer_id, r.type, r.value)
-                for text, addr in addresses.items()
-                if addr.version == net.version and addr in net
-            ]
-    wanted: dict[str, str] = {}
-    for d in domains:
-        for suffix in _domain_suffixes(d):
-            wanted.setdefault(suffix, d.lower())
-    mailbox_list = [m.lower() for m in mailboxes if "@" in m]
-    for m in mailbox_list:
-        for suffix in _domain_suffixes(m.rsplit("@", 1)[1]):
-            wanted.setdefault(suffix, m)
-    if wanted:
-        rows = await conn.execute(base.where(resources.c.type == "domain", resources.c.value.in_(list(wanted))))
-        found += [Match(wanted[r.value], r.service_id, r.customer_id, r.type, r.value) for r in rows]
-    if mailbox_list:
-        rows = await conn.execute(base.where(resources.c.type == "mailbox", resources.c.value.in_(mailbox_list)))
-        found += [Match(r.value, r.service_id, r.customer_id, r.type, r.value) for r in rows]
-    return found
+    seen_domains: set[tuple[str, str]] = set()
+    out: dict[Match, None] = {}
+    for matches in await lookup_batch(conn, queries):
+        for m in matches:
+            if m.resource_type == "domain":
+                if (m.service_id, m.resource_value) in seen_domains:
+                    continue
+                seen_domains.add((m.service_id, m.resource_value))
+            out[m] = None
+    return list(out)
+
+
+async def customers_rows(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The customer files of the ids that exist, by id (chunked: any number of ids)."""
+    wanted = sorted(set(ids))
+    out: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(wanted), CHUNK):
+        rows = await conn.execute(select(customers).where(customers.c.id.in_(wanted[start : start + CHUNK])))
+        out |= {r["id"]: dict(r) for r in rows.mappings()}
+    return out
 
 
 async def customer_row(conn: AsyncConnection, customer_id: str) -> dict[str, Any] | None:
     """The customer file, or None."""
-    row = (await conn.execute(select(customers).where(customers.c.id == customer_id))).mappings().first()
-    return dict(row) if row else None
+    return (await customers_rows(conn, [customer_id])).get(customer_id)
+
+
+async def account_services_many(conn: AsyncConnection, customer_ids: Sequence[str]) -> dict[str, list[str]]:
+    """Every service of each customer's account, sorted (an id without services maps to [])."""
+    wanted = sorted(set(customer_ids))
+    out: dict[str, list[str]] = {c: [] for c in wanted}
+    for start in range(0, len(wanted), CHUNK):
+        rows = await conn.execute(
+            select(services.c.customer_id, services.c.id)
+            .where(services.c.customer_id.in_(wanted[start : start + CHUNK]))
+            .order_by(services.c.id)
+        )
+        for r in rows:
+            out[r.customer_id].append(r.id)
+    return out
 
 
 async def account_services(conn: AsyncConnection, customer_id: str) -> list[str]:
     """Every service of the customer's account (the policy stops them all)."""
-    rows = await conn.execute(select(services.c.id).where(services.c.customer_id == customer_id))
-    return sorted(r.id for r in rows)
+    return (await account_services_many(conn, [customer_id]))[customer_id]

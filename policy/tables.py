@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Index, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import Boolean, Column, Index, Integer, LargeBinary, SmallInteger, String, Table, Text, UniqueConstraint
 
 from core.db import JSONType, UTCDateTime, metadata
 
@@ -40,8 +40,16 @@ resources = Table(
     Column("value", String(320), nullable=False),  # normalized: compressed IP, network, lower-case name
     Column("valid_from", UTCDateTime, nullable=True),
     Column("valid_to", UTCDateTime, nullable=True),
+    # ip and cidr (NULL for names): family 4/6, prefix length (32/128 for an ip), first and last address as 16
+    # big-endian bytes (BLOB/bytea compare bytewise on both backends). Lookups probe (family, prefix, start) by
+    # equality, once per prefix length the inventory holds (policy/inventory.py).
+    Column("addr_family", SmallInteger, nullable=True),
+    Column("prefix_len", SmallInteger, nullable=True),
+    Column("range_start", LargeBinary(16), nullable=True),
+    Column("range_end", LargeBinary(16), nullable=True),
     UniqueConstraint("service_id", "type", "value", "valid_from", name="uq_resources_assignment"),
     Index("ix_resources_type_value", "type", "value"),
+    Index("ix_resources_range", "addr_family", "prefix_len", "range_start"),
 )
 
 cases = Table(
