@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from abuse_desk import instrument, watch
 from abuse_desk.database import upgrade
 from abuse_desk.http import process_app, start_server
-from abuse_desk.postfix_policy import start_policy_service
+from abuse_desk.postfix_policy import bounce_counter, start_policy_service
 from actions.mailer import make_mailer
 from actions.notify import NotifyWorker
 from actions.signing import DkimSigner
@@ -88,7 +88,8 @@ async def start_component(rt: Runtime, name: str) -> None:
         rt.stoppers.append(listener.stop)
     elif name == "normalize":
         dns_txt = pinned_lookup(s.trust.dns_txt, network_lookup(), s.trust.dns_timeout)
-        normalize = NormalizeWorker(instrument.counting_parsed(rt.publish), dns_txt)
+        bounces = s.outbound.bounce_notice_address, s.outbound.bounce_peers  # DSN copies: counted, not parsed
+        normalize = NormalizeWorker(instrument.counting_parsed(rt.publish), dns_txt, *bounces)
         await rt.consume("ingest.normalize", normalize.handle)
     elif name == "policy":
         worker = PolicyWorker(rt.engine, s, rt.publish)
@@ -109,6 +110,7 @@ async def start_component(rt: Runtime, name: str) -> None:
     elif name == "postfix-policy":
         policy_service, rt.policy_address = await start_policy_service(s, rt.engine, rt.publish)
         rt.stoppers.insert(0, policy_service.stop)
+        await rt.consume("actions.bounces", bounce_counter(s, rt.engine, rt.publish).handle)
     elif name == "web":
         if not s.web_token:
             log.warning("web.disabled", reason="ABUSE_DESK_WEB_TOKEN is not set: the ops pages are not served")

@@ -1,4 +1,4 @@
-"""The action stage's tables: the suspension ledger, the mail outbox and the outgoing-mail counters."""
+"""The action stage's tables: the suspension ledger, the mail outbox, the outgoing-mail counters and bounces."""
 
 from __future__ import annotations
 
@@ -68,4 +68,16 @@ outbound_reports = Table(
     Column("sender", String(320), primary_key=True),
     Column("reported_at", UTCDateTime, nullable=True),
     Column("report_id", String(64), nullable=True),
+)
+
+# Hard-failed (5.1.x) recipients per sending mailbox, from the bounce copies Postfix sends the desk
+# (notify_classes = bounce): the distinct recipients failed within the window make the unknown-recipients count.
+outbound_bounces = Table(
+    "outbound_bounces",
+    metadata,
+    Column("mailbox", String(320), nullable=False),
+    Column("recipient", String(320), nullable=False),
+    Column("failed_at", UTCDateTime, nullable=False),  # the latest failure to this recipient
+    PrimaryKeyConstraint("mailbox", "recipient", name="pk_outbound_bounces"),
+    Index("ix_outbound_bounces_failed_at", "failed_at"),
 )

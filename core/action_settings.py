@@ -45,6 +45,18 @@ class OutboundConfig(_Section):
     per_sender: dict[str, int] = Field(default_factory=dict)  # mailbox or domain -> limit
     window_minutes: int = Field(default=60, ge=1, le=1440)
     fail_open: bool = True  # the database is down: let mail through (DUNNO) rather than defer it all
+    # The sum over all of a customer's mailboxes and domains (None: recipients_per_hour); per_customer and
+    # per_plan override it. The smallest of the login's, the mailbox's and the customer's limits applies.
+    customer_recipients_per_hour: int | None = Field(default=None, ge=1)
+    suspension_cache_seconds: float = Field(default=1.0, ge=0, le=60)  # a suspension/lift is in force within this
+    inventory_cache_seconds: float = Field(default=30.0, ge=0, le=3600)  # who owns a mailbox/login, remembered
+    # Unknown recipients: Postfix's bounce copies (notify_classes = bounce, bounce_notice_recipient = this
+    # address, which must also be one of abuse_addresses) from these listener peers are counted, not parsed as
+    # reports. Empty: off.
+    bounce_notice_address: str = ""
+    bounce_peers: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    unknown_recipients_limit: int = Field(default=20, ge=1)  # distinct hard-failed (5.1.x) recipients ...
+    unknown_recipients_window_minutes: int = Field(default=60, ge=1, le=10080)  # ... within this window
 
 
 class DkimConfig(_Section):

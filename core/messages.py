@@ -107,6 +107,26 @@ class ActionFailed(Message):
     command_id: str = ""
 
 
+class BounceFailure(BaseModel):
+    """One recipient a bounce says failed for good (a 5.1.x status: unknown user, domain or address)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    recipient: str
+    status: str
+    diagnostic: str = ""
+
+
+class BounceReceived(Message):
+    """A copy of a bounce of our customers' outgoing mail (Postfix bounce_notice_recipient), parsed."""
+
+    TYPE: ClassVar[str] = "bounce.received.v1"
+    mailbox: str  # the original mail's sender
+    failures: list[BounceFailure] = Field(default_factory=list)
+    failed_at: datetime = Field(default_factory=utcnow)  # when the desk received the bounce
+    reporting_mta: str = ""
+
+
 # --- commands -------------------------------------------------------------------------------------
 
 
@@ -158,6 +178,7 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
         ServiceLifted,
         NotificationSent,
         ActionFailed,
+        BounceReceived,
         SuspendService,
         LiftSuspension,
         SendNotification,

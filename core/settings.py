@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.action_settings import DkimConfig, OutboundConfig, SuspendConfig
 from core.errors import ConfigError
@@ -259,6 +259,13 @@ class Settings(_Section):
         if not v:
             raise ValueError("at least one abuse address is needed")
         return [a.strip().lower() for a in v]
+
+    @model_validator(mode="after")
+    def _bounce_address_is_received(self) -> Settings:
+        bounce = self.outbound.bounce_notice_address.strip().lower()
+        if bounce and bounce not in self.abuse_addresses:
+            raise ValueError(f"outbound.bounce_notice_address {bounce} must also be one of abuse_addresses")
+        return self
 
     @field_validator("smtp_listen", "policy_listen", "web_listen", "metrics_listen")
     @classmethod

@@ -35,6 +35,7 @@ QUEUES: tuple[QueueSpec, ...] = (
     ),
     QueueSpec("actions.suspend", ("service.suspend.v1", "service.lift.v1"), consumer="suspend"),
     QueueSpec("actions.notify", ("notification.send.v1",), consumer="notify"),
+    QueueSpec("actions.bounces", ("bounce.received.v1",), consumer="postfix-policy"),
 )
 
 QUEUES_BY_NAME: dict[str, QueueSpec] = {q.name: q for q in QUEUES}

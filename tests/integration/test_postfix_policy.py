@@ -10,10 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from abuse_desk.database import upgrade
-from abuse_desk.postfix_policy import owner_lookup
-from actions.ledger import Ledger
-from actions.outbound import OutboundCounter
-from actions.postfix_policy import PolicyService
+from abuse_desk.postfix_policy import policy_service
 from actions.suspend import LedgerBackend
 from actions.tables import mail_outbox, outbound_counts, outbound_reports, suspensions
 from core.action_settings import OutboundConfig
@@ -26,16 +23,20 @@ INVENTORY = {
     "customers": [
         {"id": "C1", "name": "Alice", "email": "alice@customer1.example", "created_at": "2021-03-01"},
         {"id": "C2", "name": "Zoe", "email": "zoe@customer2.example", "created_at": "2021-03-01"},
+        {"id": "C3", "name": "Vic", "email": "vic@customer3.example", "created_at": "2021-03-01"},
     ],
     "services": [
         {"id": "S1", "customer_id": "C1", "kind": "web-hosting", "name": "site"},
         {"id": "S1b", "customer_id": "C1", "kind": "mailbox", "name": "mail"},
         {"id": "S2", "customer_id": "C2", "kind": "mail-pro", "name": "mail"},
+        {"id": "S3", "customer_id": "C3", "kind": "vps", "name": "vic-vps"},
     ],
     "resources": [
         {"service_id": "S1", "type": "domain", "value": "customer1.example"},
         {"service_id": "S1b", "type": "mailbox", "value": "alice@customer1.example"},
         {"service_id": "S2", "type": "domain", "value": "customer2.example"},
+        {"service_id": "S3", "type": "ip", "value": "203.0.113.20"},
+        {"service_id": "S3", "type": "domain", "value": "customer3.example"},
     ],
 }
 
@@ -53,9 +54,9 @@ class Policy:
 
     def __init__(self, engine: AsyncEngine, config: OutboundConfig, clock: Clock) -> None:
         self.published: list[Message] = []
-        self.service = PolicyService(
-            Ledger(engine), OutboundCounter(engine, config), config, self.publish, owner_lookup(engine), clock
-        )
+        # No cache delay in tests: a suspension written during the test is in force for the next request.
+        config = config.model_copy(update={"suspension_cache_seconds": 0.0})
+        self.service = policy_service(engine, config, self.publish, clock)
         self.address: tuple[str, int] = ("", 0)
 
     async def publish(self, message: Message) -> None:
@@ -203,3 +204,86 @@ async def test_protocol_edge_cases_keep_the_connection_and_bound_requests(engine
         await writer.drain()
         assert await asyncio.wait_for(reader.read(), 5) == b""
         writer.close()
+
+
+async def test_rotating_local_parts_of_one_customer_are_deferred_after_the_customer_limit(engine: AsyncEngine) -> None:
+    async with Policy(engine, OutboundConfig(recipients_per_hour=10), Clock()) as policy:
+        client = await PostfixClient.connect(policy.address)
+        answers = [await client.ask(**rcpt(i, sender=f"promo{i}@customer2.example")) for i in range(15)]
+        await client.close()
+    assert answers[:10] == ["action=DUNNO\n\n"] * 10  # ten different mailboxes, one recipient each
+    assert all(a.startswith("action=450 4.7.1 the account of promo") for a in answers[10:]), answers[10]
+    [message] = policy.published  # one report for the customer's window
+    assert isinstance(message, ReportParsed) and message.report.emails == ["promo10@customer2.example"]
+
+
+async def test_rotating_subdomains_and_logins_count_in_the_same_customer(engine: AsyncEngine) -> None:
+    async with Policy(engine, OutboundConfig(recipients_per_hour=6), Clock()) as policy:
+        client = await PostfixClient.connect(policy.address)
+        senders = [f"x@s{i}.customer1.example" for i in range(3)] + ["alice@customer1.example"] * 3
+        answers = [await client.ask(**rcpt(i, sasl_username=s, sender=s)) for i, s in enumerate(senders)]
+        over = await client.ask(**rcpt(9, sasl_username="x@s9.customer1.example", sender="x@s9.customer1.example"))
+        other = await client.ask(**rcpt(10, sender="zoe@customer2.example"))
+        await client.close()
+    assert answers == ["action=DUNNO\n\n"] * 6 and over.startswith("action=450 4.7.1 the account of x@s9.")
+    assert other == "action=DUNNO\n\n"  # another customer has its own count
+
+
+async def test_the_smallest_of_login_mailbox_and_customer_limits_applies(engine: AsyncEngine) -> None:
+    config = OutboundConfig(per_sender={"alice@customer1.example": 3}, per_customer={"C2": 2})
+    async with Policy(engine, config, Clock()) as policy:
+        client = await PostfixClient.connect(policy.address)
+        alice = [await client.ask(**rcpt(i, sasl_username="alice@customer1.example")) for i in range(4)]
+        # A customer override is every one of its mailboxes' limit too, and the sum's.
+        zoe = [await client.ask(**rcpt(i, sasl_username="zoe@customer2.example")) for i in range(3)]
+        await client.close()
+    assert alice[:3] == ["action=DUNNO\n\n"] * 3 and alice[3].startswith("action=450 4.7.1 alice@customer1.example ")
+    assert "3 recipients" in alice[3]
+    assert zoe[:2] == ["action=DUNNO\n\n"] * 2 and zoe[2].startswith("action=450 4.7.1 zoe@customer2.example has sent to 2 ")
+
+
+async def test_suspended_service_ip_without_sasl_is_refused_with_a_foreign_or_null_sender(engine: AsyncEngine) -> None:
+    await LedgerBackend(engine).suspend(SuspendService(case_id="K3", customer_id="C3", service_ids=["S3"]))
+    async with Policy(engine, OutboundConfig(), Clock()) as policy:
+        client = await PostfixClient.connect(policy.address)
+        refused = "action=550 5.7.1 outgoing mail from 203.0.113.20 has been suspended\n\n"
+        vps = {"client_address": "203.0.113.20"}
+        assert await client.ask(**rcpt(1, sender="ceo@bank.example", **vps)) == refused
+        assert await client.ask(**rcpt(2, sender="", **vps)) == refused  # the null sender
+        assert await client.ask(**(rcpt(3, sender="", **vps) | {"protocol_state": "MAIL"})) == refused
+        assert await client.ask(**rcpt(4, sender="ceo@bank.example")) == "action=DUNNO\n\n"  # another client
+        # With SASL the login decides (a customer of ours authenticating from that address is not the server).
+        assert await client.ask(**rcpt(5, sasl_username="alice@customer1.example", **vps)) == "action=DUNNO\n\n"
+        await client.close()
+
+
+async def test_sasl_login_without_at_is_matched_to_its_account_and_counted(engine: AsyncEngine) -> None:
+    async with Policy(engine, OutboundConfig(recipients_per_hour=2), Clock()) as policy:
+        client = await PostfixClient.connect(policy.address)
+        who = {"sasl_username": "vic-vps", "sender": "anyone@elsewhere.example"}
+        answers = [await client.ask(**rcpt(i, **who)) for i in range(3)]
+        assert answers[:2] == ["action=DUNNO\n\n"] * 2 and answers[2].startswith("action=450 4.7.1 vic-vps ")
+        await LedgerBackend(engine).suspend(SuspendService(case_id="K4", customer_id="C3", service_ids=["S3"]))
+        refused = await client.ask(**rcpt(4, **(who | {"sender": ""})))
+        assert refused == "action=550 5.7.1 outgoing mail from vic-vps has been suspended\n\n"
+        unknown = await client.ask(**rcpt(5, sasl_username="nobody", sender="x@elsewhere.example"))
+        assert unknown.startswith("action=DUNNO")  # a login we do not know is still counted, not refused
+        await client.close()
+
+
+async def test_two_replicas_on_one_database_let_exactly_the_limit_through(engine: AsyncEngine) -> None:
+    clock = Clock()
+    config = OutboundConfig(recipients_per_hour=60)
+    async with Policy(engine, config, clock) as one, Policy(engine, config, clock) as two:
+        clients = [await PostfixClient.connect((one if i % 2 else two).address) for i in range(10)]
+        who = {"sasl_username": "alice@customer1.example"}
+
+        async def smtpd(client: PostfixClient, n: int) -> list[str]:
+            return [await client.ask(**rcpt(n * 100 + j, **who)) for j in range(10)]
+
+        answers = [a for batch in await asyncio.gather(*(smtpd(c, n) for n, c in enumerate(clients))) for a in batch]
+        for client in clients:
+            await client.close()
+    assert answers.count("action=DUNNO\n\n") == 60, answers
+    assert sum(a.startswith("action=450 4.7.1") for a in answers) == 40
+    assert len(one.published) + len(two.published) == 1  # one report for the window, whichever replica saw it
