@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, TemplateNotFound
 
+from actions import wording
 from core.errors import PermanentError
 from core.messages import SendNotification
 
@@ -38,6 +39,11 @@ _env = Environment(
     loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
 )
 _env.filters["localtime"] = _localtime
+_env.filters["category_name"] = wording.category_name  # {{ category | category_name(language) }}
+_env.filters["duration"] = wording.duration  # {{ deadline_hours | duration(language) }}
+_env.filters["rule_facts"] = wording.rule_facts  # {{ rule_names | rule_facts(language) }}
+_env.filters["status_name"] = wording.status_name  # {{ status | status_name(language) }}
+_env.filters["ground"] = wording.ground  # {{ text | ground(category, "legal", language) }}
 
 
 @functools.cache
@@ -66,7 +72,7 @@ def render(command: SendNotification, *, sender: str, default_language: str, now
     """Build the mail for a notification command; PermanentError if it cannot be built (bad address...)."""
     language = command.language if command.language in LANGUAGES else default_language
     subject_template, body_template = _templates(language, command.kind)
-    context = _defaults(command.context)
+    context = _defaults(command.context) | {"language": language}
     subject = subject_template.render(**context)  # a value with CR/LF stays on this line (header_safe below)
     body = body_template.render(**context)
     msg = EmailMessage()
@@ -130,5 +136,26 @@ def _defaults(context: dict[str, Any]) -> dict[str, Any]:
         "missing_elements": [],
         "automation": "fully",
         "origin": "notice",
+        # What the facts support (the policy fills these; the defaults claim nothing)
+        "confirmation": "none",  # strong, weak, none: "confirmed" is said only when strong
+        "deadline_hours": None,  # the case's real warning period (48, 168...); warning_hours when absent
+        "severity": "",
+        "urgent": False,
+        "rejection_reason": "",  # not-ours, not-enough-facts, decided-by-person
+        "rule_names": [],  # the fired rules: the facts, told in the reader's language
+        "suspended_services": [],  # a lift: what this case lifted
+        "still_suspended": [],  # a lift: services another open case still holds suspended
+        "still_suspended_cases": [],
+        "contest_outcome": "",  # upheld, reversed
+        "contest_text": "",
+        "held_at": None,
+        "review_due_at": None,
+        "contested_at": None,
+        "cause": "",
+        "flags": [],
+        "customer_id": "",
     }
-    return base | context
+    merged = base | context
+    if merged["deadline_hours"] is None:
+        merged["deadline_hours"] = merged["warning_hours"]
+    return merged
