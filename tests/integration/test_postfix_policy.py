@@ -239,7 +239,9 @@ async def test_the_smallest_of_login_mailbox_and_customer_limits_applies(engine:
         await client.close()
     assert alice[:3] == ["action=DUNNO\n\n"] * 3 and alice[3].startswith("action=450 4.7.1 alice@customer1.example ")
     assert "3 recipients" in alice[3]
-    assert zoe[:2] == ["action=DUNNO\n\n"] * 2 and zoe[2].startswith("action=450 4.7.1 zoe@customer2.example has sent to 2 ")
+    assert zoe[:2] == ["action=DUNNO\n\n"] * 2 and zoe[2].startswith(
+        "action=450 4.7.1 zoe@customer2.example has sent to 2 "
+    )
 
 
 async def test_suspended_service_ip_without_sasl_is_refused_with_a_foreign_or_null_sender(engine: AsyncEngine) -> None:
