@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,15 +12,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.errors import AbuseDeskError
 from core.messages import Message, SendNotification
+from core.report import AbuseReport
 from core.settings import Settings
-from policy import inventory, outbox
-from policy.cases import add_history, case_row, first_report
+from policy import cases as store
+from policy import inventory
+from policy.case import Case, Status
 from policy.commands import case_context, may_auto_answer
 from policy.model import RuleHit
 from policy.recheck import Fetcher, recheck
 from policy.resolve import Resolver
 from policy.sla import add_working_hours
-from policy.tables import cases, customer_answers, deadlines
+from policy.tables import customer_answers, deadlines
+from policy.unit import Unit
 
 KINDS = ("fixed", "contest", "more-time", "help")
 CAUSES = ("stolen-password", "vulnerable-software", "malicious-user", "misconfiguration", "legitimate", "other")
@@ -43,124 +47,181 @@ async def apply(
     resolver: Resolver,
 ) -> dict[str, Any]:
     """Record a customer's answer and act on it, in the caller's transaction; returns what to tell the customer."""
-    case = await case_row(conn, case_id)
-    if case is None or case["customer_id"] != customer_id:
+    unit = Unit(conn, settings, now)
+    case = await unit.load(case_id)
+    if case is None or case.customer_id != customer_id:
         raise AnswerError("this case does not exist")
-    if kind not in KINDS:
+    if kind not in ANSWERS:
         raise AnswerError(f"unknown answer {kind!r}")
-    text = text.strip()[:5000]
-    row: dict[str, Any] = {"case_id": case_id, "at": now, "kind": kind, "text": text, "data": data}
-    messages: list[Message] = []
     customer = await inventory.customer_row(conn, customer_id)
-    report = await first_report(conn, case_id)
-    ctx = case_context(case, report, settings, customer=customer)
-    if kind == "fixed":
-        if case["status"] != "warned":
-            raise AnswerError(f"the case is {case['status']}: a re-check applies to a warning")
-        result = await recheck(conn, case, report, fetcher=fetcher, resolver=resolver, now=now)
-        row |= {"recheck_passed": result.passed, "data": data | {"recheck": result.as_dict()}}
-        outcome = {"outcome": "resolved" if result.passed else "still-failing"} | result.as_dict()
-        if result.passed:
-            hits = [
-                RuleHit("customer-fixed", text or "the customer says it is fixed"),
-                RuleHit("recheck-passed", "; ".join(result.passes)),
-            ]
-            await _set(conn, case_id, now, status="resolved", rules=[h.name for h in hits])
-            await add_history(conn, case_id, now, "customer", "resolve", [asdict(h) for h in hits], row["data"])
-            if report is not None and may_auto_answer(report) and report.reporter:
-                messages.append(
-                    _mail(
-                        case,
-                        "complainant-result",
-                        report.reporter,
-                        report.language,
-                        settings,
-                        ctx | {"outcome": "resolved", "evidence": "", "status": "resolved"},
-                        in_reply_to=report.message_id,
-                    )
-                )
-        else:
-            await add_history(
-                conn,
-                case_id,
-                now,
-                "customer",
-                "recheck-failed",
-                [{"name": "recheck-failed", "reason": "; ".join(result.failures)}],
-                row["data"],
-            )
-        if customer and customer.get("email"):
-            messages.append(
-                _mail(case, "customer-recheck", customer["email"], customer.get("language"), settings, ctx | outcome)
-            )
-    elif kind == "more-time":
-        if case["status"] != "warned" or case["deadline_at"] is None:
-            raise AnswerError(f"the case is {case['status']}: there is no deadline to extend")
-        if case["extension_used"]:
-            raise AnswerError("the deadline was already extended once; contact support if you need help")
-        extra = timedelta(hours=settings.dsa.extension_hours)
-        outcome = {"outcome": "extended", "deadline_at": (case["deadline_at"] + extra).isoformat()}
-        await _set(conn, case_id, now, deadline_at=case["deadline_at"] + extra, extension_used=True)
-        pending = await conn.execute(
-            select(deadlines.c.id, deadlines.c.due_at).where(
-                deadlines.c.case_id == case_id, deadlines.c.state == "pending"
-            )
-        )
-        for item in pending.all():  # in Python: date arithmetic in SQL differs between SQLite and PostgreSQL
-            await conn.execute(update(deadlines).where(deadlines.c.id == item.id).values(due_at=item.due_at + extra))
-        await add_history(
-            conn,
-            case_id,
-            now,
-            "customer",
-            "extended",
-            [{"name": "deadline-extended", "reason": text or "the customer asked for more time"}],
-            data,
-        )
-    elif kind == "contest":
-        if case["status"] not in ("warned", "suspended"):
-            raise AnswerError(f"the case is {case['status']}: there is nothing to contest")
-        due = add_working_hours(now, settings.dsa.contest_sla_hours, settings.policy.sla)
-        row["sla_due_at"] = due
-        values: dict[str, Any] = {"needs_attention": True}
-        if case["status"] == "warned":
-            values["status"] = "needs-review"  # no suspension while a person reviews the contest
-        await _set(conn, case_id, now, **values)
-        await add_history(
-            conn,
-            case_id,
-            now,
-            "customer",
-            "contested",
-            [{"name": "customer-contest", "reason": text or "the customer says the report is wrong"}],
-            data | {"review_due_at": due.isoformat()},
-        )
-        outcome = {"outcome": "contest-received", "review_due_at": due.isoformat()}
-        messages.append(_ops(case, "contest", text, settings, ctx))
-    else:
-        await add_history(
-            conn,
-            case_id,
-            now,
-            "customer",
-            "help",
-            [{"name": "customer-help", "reason": text or "the customer asks for help"}],
-            data,
-        )
-        await _set(conn, case_id, now, needs_attention=True)
-        outcome = {"outcome": "help-requested"}
-        messages.append(_ops(case, "help", text, settings, ctx))
-    await conn.execute(customer_answers.insert().values(**row))
-    await outbox.add(conn, messages)
+    report = await store.first_report(conn, case_id)
+    answer = Answer(unit, case, customer, report, text.strip()[:5000], data, fetcher, resolver)
+    row: dict[str, Any] = {"case_id": case_id, "at": now, "kind": kind, "text": answer.text, "data": data}
+    outcome, messages, extra = await ANSWERS[kind](answer)
+    await conn.execute(customer_answers.insert().values(**row | extra))
+    await unit.send(messages, case_id=case_id)
     return outcome
 
 
-async def _set(conn: AsyncConnection, case_id: str, now: datetime, **values: Any) -> None:
-    await conn.execute(update(cases).where(cases.c.id == case_id).values(updated_at=now, **values))
+@dataclass(frozen=True)
+class Answer:
+    """A customer's answer about one of their cases, with what handling it needs."""
+
+    unit: Unit
+    case: Case
+    customer: dict[str, Any] | None
+    report: AbuseReport | None
+    text: str
+    data: dict[str, Any]
+    fetcher: Fetcher | None
+    resolver: Resolver
+
+    @property
+    def ctx(self) -> dict[str, Any]:
+        return case_context(self.case.as_dict(), self.report, self.unit.settings, customer=self.customer)
+
+    def to_customer(self, kind: str, extra: dict[str, Any]) -> list[Message]:
+        if not self.customer or not self.customer.get("email"):
+            return []
+        return [
+            _mail(
+                self.case,
+                kind,
+                self.customer["email"],
+                self.customer.get("language"),
+                self.unit.settings,
+                self.ctx | extra,
+            )
+        ]
+
+    def to_ops(self, what: str) -> Message:
+        return _ops(self.case, what, self.text, self.unit.settings, self.ctx)
+
+
+Result = tuple[dict[str, Any], list[Message], dict[str, Any]]
+
+
+async def _fixed(a: Answer) -> Result:
+    """Fixed: re-checked at once; a warning is resolved when it passes, a suspension goes to a person to lift."""
+    case, unit = a.case, a.unit
+    if case.status not in (Status.WARNED, Status.SUSPENDING, Status.SUSPENDED):
+        raise AnswerError(f"the case is {case.status.value}: there is nothing to fix")
+    result = await recheck(unit.conn, case.as_dict(), a.report, fetcher=a.fetcher, resolver=a.resolver, now=unit.now)
+    data = a.data | {"recheck": result.as_dict()}
+    outcome = {"outcome": "resolved" if result.passed else "still-failing"} | result.as_dict()
+    messages: list[Message] = []
+    if result.passed and case.status is Status.WARNED:
+        hits = [
+            RuleHit("customer-fixed", a.text or "the customer says it is fixed"),
+            RuleHit("recheck-passed", "; ".join(result.passes)),
+        ]
+        after = case.transition("customer-fixed", unit.now, rules=tuple(h.name for h in hits))
+        await unit.save(case, after)
+        await unit.history(case.id, "customer", "resolve", [asdict(h) for h in hits], data)
+        report = a.report
+        if report is not None and may_auto_answer(report) and report.reporter:
+            messages.append(
+                _mail(
+                    after,
+                    "complainant-result",
+                    report.reporter,
+                    report.language,
+                    unit.settings,
+                    a.ctx | {"outcome": "resolved", "evidence": "", "status": "resolved"},
+                    in_reply_to=report.message_id,
+                )
+            )
+    elif result.passed:  # suspended: a person reviews and lifts
+        outcome["outcome"] = "review-requested"
+        await unit.save(case, case.change(unit.now, needs_attention=True))
+        await unit.history(
+            case.id,
+            "customer",
+            "fixed-review",
+            [{"name": "customer-fixed", "reason": a.text or "the customer says it is fixed"}],
+            data,
+        )
+        messages.append(a.to_ops("fixed"))
+    else:
+        await unit.history(
+            case.id,
+            "customer",
+            "recheck-failed",
+            [{"name": "recheck-failed", "reason": "; ".join(result.failures)}],
+            data,
+        )
+    messages += a.to_customer("customer-recheck", outcome)
+    return outcome, messages, {"recheck_passed": result.passed, "data": data}
+
+
+async def _more_time(a: Answer) -> Result:
+    case, unit = a.case, a.unit
+    if case.status is not Status.WARNED or case.deadline_at is None:
+        raise AnswerError(f"the case is {case.status.value}: there is no deadline to extend")
+    if case.extension_used:
+        raise AnswerError("the deadline was already extended once; contact support if you need help")
+    extra = timedelta(hours=unit.settings.dsa.extension_hours)
+    outcome = {"outcome": "extended", "deadline_at": (case.deadline_at + extra).isoformat()}
+    await unit.save(case, case.change(unit.now, deadline_at=case.deadline_at + extra, extension_used=True))
+    pending = await unit.conn.execute(
+        select(deadlines.c.id, deadlines.c.due_at).where(deadlines.c.case_id == case.id, deadlines.c.state == "pending")
+    )
+    for item in pending.all():  # in Python: date arithmetic in SQL differs between SQLite and PostgreSQL
+        await unit.conn.execute(update(deadlines).where(deadlines.c.id == item.id).values(due_at=item.due_at + extra))
+    await unit.history(
+        case.id,
+        "customer",
+        "extended",
+        [{"name": "deadline-extended", "reason": a.text or "the customer asked for more time"}],
+        a.data,
+    )
+    return outcome, [], {}
+
+
+async def _contest(a: Answer) -> Result:
+    """The report is wrong: a person reviews it (with its own SLA); no suspension meanwhile."""
+    case, unit = a.case, a.unit
+    if case.status not in (Status.WARNED, Status.SUSPENDING, Status.SUSPENDED):
+        raise AnswerError(f"the case is {case.status.value}: there is nothing to contest")
+    due = add_working_hours(unit.now, unit.settings.dsa.contest_sla_hours, unit.settings.policy.sla)
+    if case.status is Status.WARNED:
+        after = case.transition("customer-contest", unit.now, needs_attention=True)
+    else:
+        after = case.change(unit.now, needs_attention=True)
+    await unit.save(case, after)
+    await unit.history(
+        case.id,
+        "customer",
+        "contested",
+        [{"name": "customer-contest", "reason": a.text or "the customer says the report is wrong"}],
+        a.data | {"review_due_at": due.isoformat()},
+    )
+    outcome = {"outcome": "contest-received", "review_due_at": due.isoformat()}
+    return outcome, [a.to_ops("contest")], {"sla_due_at": due}
+
+
+async def _help(a: Answer) -> Result:
+    await a.unit.history(
+        a.case.id,
+        "customer",
+        "help",
+        [{"name": "customer-help", "reason": a.text or "the customer asks for help"}],
+        a.data,
+    )
+    await a.unit.save(a.case, a.case.change(a.unit.now, needs_attention=True))
+    return {"outcome": "help-requested"}, [a.to_ops("help")], {}
+
+
+ANSWERS: dict[str, Callable[[Answer], Awaitable[Result]]] = {
+    "fixed": _fixed,
+    "contest": _contest,
+    "more-time": _more_time,
+    "help": _help,
+}
 
 
 def _mail(
-    case: dict[str, Any],
+    case: Case,
     kind: str,
     to: str,
     language: str | None,
@@ -170,7 +231,7 @@ def _mail(
     in_reply_to: str | None = None,
 ) -> SendNotification:
     return SendNotification(
-        case_id=case["id"],
+        case_id=case.id,
         kind=kind,
         to=to,
         language=language or settings.notify.default_language,
@@ -179,7 +240,7 @@ def _mail(
     )
 
 
-def _ops(case: dict[str, Any], what: str, text: str, settings: Settings, ctx: dict[str, Any]) -> SendNotification:
+def _ops(case: Case, what: str, text: str, settings: Settings, ctx: dict[str, Any]) -> SendNotification:
     return _mail(
         case,
         "ops-customer-answer",

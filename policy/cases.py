@@ -1,26 +1,21 @@
-"""The case store: one transaction turns a report (or a deadline) into case state, history and commands."""
+"""The case store: loads and saves Cases (the only writer of `cases`), their reports, incidents and audit trail."""
 
 from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import asdict
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.report import AbuseReport
-from core.settings import Settings
-from policy import facts as facts_mod
-from policy import inventory, outbox
-from policy.commands import Plan, acknowledgement, decision_commands
-from policy.decide import decide
-from policy.model import Decision, Facts, Outcome
-from policy.resolve import Resolver
-from policy.sla import add_working_hours
-from policy.tables import case_history, case_reports, cases, customers, deadlines, statements
+from core.report import AbuseReport, Incident
+from policy.case import Case
+from policy.tables import case_history, case_reports, cases, incidents
+
+INSERT_CHUNK = 500  # rows per multi-row INSERT: well under any database's bound-parameter limit
 
 
 def new_case_id() -> str:
@@ -28,14 +23,34 @@ def new_case_id() -> str:
     return "AD-" + uuid.uuid4().hex[:10].upper()
 
 
-def _rules_json(decision: Decision) -> list[dict[str, str]]:
-    return [asdict(r) for r in decision.rules]
+async def load(conn: AsyncConnection, case_id: str) -> Case | None:
+    """One case, or None."""
+    row = (await conn.execute(select(cases).where(cases.c.id == case_id))).mappings().first()
+    return Case.from_row(row) if row else None
 
 
 async def case_row(conn: AsyncConnection, case_id: str) -> dict[str, Any] | None:
-    """One case as a dict, or None."""
-    row = (await conn.execute(select(cases).where(cases.c.id == case_id))).mappings().first()
-    return dict(row) if row else None
+    """One case as a plain mapping (read side: pages and statements), or None."""
+    case = await load(conn, case_id)
+    return case.as_dict() if case else None
+
+
+async def insert(conn: AsyncConnection, case: Case) -> None:
+    """Store a new case."""
+    await conn.execute(cases.insert().values(**case.values()))
+
+
+async def save(conn: AsyncConnection, before: Case, after: Case) -> None:
+    """Store what changed between two versions of a case (counters are added, so concurrent joins add up)."""
+    if before.id != after.id:
+        raise ValueError("save() compares two versions of one case")
+    old, new = before.values(), after.values()
+    changed = {k: v for k, v in new.items() if old[k] != v and k not in ("report_count", "incident_count")}
+    for counter in ("report_count", "incident_count"):
+        if new[counter] != old[counter]:
+            changed[counter] = getattr(cases.c, counter) + (new[counter] - old[counter])
+    if changed:
+        await conn.execute(update(cases).where(cases.c.id == after.id).values(**changed))
 
 
 async def add_history(
@@ -53,203 +68,116 @@ async def add_history(
     )
 
 
-def _facts_json(facts: Facts) -> dict[str, Any]:
-    data = asdict(facts)
-    data["now"] = facts.now.isoformat()
-    if facts.customer and facts.customer.created_at:
-        data["customer"]["created_at"] = facts.customer.created_at.isoformat()
-    return data
-
-
-async def handle_report(
-    conn: AsyncConnection, report: AbuseReport, settings: Settings, now: datetime, *, resolver: Resolver | None = None
-) -> str:
-    """Decide one report and persist everything (case, history, deadline, outbox) in the caller's transaction.
-
-    Idempotent: a report already attached to a case returns that case and changes nothing.
-    """
-    await lock_customers(conn, report, now)
-    existing = await conn.scalar(select(case_reports.c.case_id).where(case_reports.c.report_id == report.report_id))
-    if existing:
-        return str(existing)
-    threaded = await thread_of(conn, report)
-    if threaded is not None:
-        return await _attach_reply(conn, threaded, report, now, settings)
-    found = await facts_mod.gather(
-        conn,
-        report,
-        settings.policy,
-        now,
-        trust=settings.trust,
-        resolver=resolver,
-        authorities=settings.dsa.authorities,
+async def attach(conn: AsyncConnection, case_id: str, report: AbuseReport, received: datetime, kind: str) -> None:
+    """Attach a report (the part of it that concerns this case) to a case."""
+    await conn.execute(
+        case_reports.insert().values(
+            report_id=report.report_id,
+            case_id=case_id,
+            received_at=received,
+            reporter_kind=kind,
+            report=report.model_dump(mode="json", exclude={"incidents"}),
+        )
     )
-    decision = decide(report, found, settings.policy)
-    kind = facts_mod.effective_kind(report, settings.trust)
-    received = report.received_at or now
-    rules = _rules_json(decision)
-    reasons = [r.reason for r in decision.rules]
-    detail = {"report_id": report.report_id, "facts": _facts_json(found)}
-    customer = await inventory.customer_row(conn, found.customer.id) if found.customer else None
 
-    flags = [*decision.flags, *(["art18-suspicion"] if report.notice.threat_to_life else [])]
-    if decision.outcome is Outcome.JOIN and found.open_case_id:
-        case_id = found.open_case_id
-        first_from_reporter = not await _reported_before(conn, case_id, report.reporter)
-        await _attach(conn, case_id, report, received, kind)
-        await conn.execute(
-            update(cases).where(cases.c.id == case_id).values(report_count=cases.c.report_count + 1, updated_at=now)
-        )
-        await add_history(conn, case_id, now, "decision", decision.outcome.value, rules, detail)
-        case = await case_row(conn, case_id)
-        assert case is not None
-        joined = Plan()
-        receipt = acknowledgement(case, report, settings) if first_from_reporter else None
-        joined.messages += [receipt] if receipt else []
-        if report.notice.threat_to_life:
-            joined.messages += decision_commands(
-                Decision(Outcome.JOIN, decision.rules), case, report, None, settings, reasons=reasons, now=now
-            ).messages
-            await conn.execute(
-                update(cases).where(cases.c.id == case_id).values(flags=[*(case["flags"] or []), "art18-suspicion"])
+
+async def attached_cases(conn: AsyncConnection, report_id: str) -> dict[tuple[str | None, str], str]:
+    """The cases a report is already attached to, by (customer, category): what a redelivery must not redo."""
+    rows = await conn.execute(
+        select(cases.c.customer_id, cases.c.category, cases.c.id)
+        .select_from(case_reports.join(cases, cases.c.id == case_reports.c.case_id))
+        .where(case_reports.c.report_id == report_id)
+    )
+    return {(r.customer_id, r.category): r.id for r in rows}
+
+
+def incident_key(incident: Incident) -> str:
+    """The stored form of an incident's identity (address or name, port, type)."""
+    what, port, tag = incident.key
+    return f"{what}|{port if port is not None else ''}|{tag}"[:400]
+
+
+async def add_incidents(
+    conn: AsyncConnection,
+    case_id: str,
+    report_id: str,
+    found: Sequence[Incident],
+    now: datetime,
+    window: timedelta,
+) -> tuple[int, int]:
+    """Record a case's incidents; one seen again within `window` adds to its count. Returns (new, repeated)."""
+    if not found:
+        return 0, 0
+    since = now - window
+    known = {
+        r.key: r.id
+        for r in await conn.execute(
+            select(incidents.c.key, incidents.c.id).where(
+                incidents.c.case_id == case_id, incidents.c.last_seen >= since
             )
-        await commit_plan(conn, case_id, joined, now)
-        return case_id
-
-    escalating = found.open_case_id is not None  # a monitoring or review case that this report decides
-    case_id = found.open_case_id if escalating and found.open_case_id else new_case_id()
-    values: dict[str, Any] = {
-        "status": decision.status or "received",
-        "updated_at": now,
-        "rules": [r["name"] for r in rules],
-        "deadline_at": decision.deadline_at,
-        "warned_at": now if decision.outcome is Outcome.WARN else None,
-        "confirmation": decision.confirmation.value,
-        "severity": decision.severity,
-        "flags": flags,
-        "automation": "fully",
-        "order_due_at": (
-            received + timedelta(hours=found.authority_deadline_hours) if found.authority_deadline_hours else None
-        ),
+        )
     }
-    if escalating:
-        if found.authority:
-            values["origin"] = "authority-order"  # an order on an open case: the order is what took effect
-        await _attach(conn, case_id, report, received, kind)
+    fresh: dict[str, dict[str, Any]] = {}
+    repeated: dict[int, int] = {}
+    for incident in found:
+        key = incident_key(incident)
+        if key in known:
+            repeated[known[key]] = repeated.get(known[key], 0) + 1
+        elif key in fresh:
+            fresh[key]["count"] += 1
+        else:
+            fresh[key] = _incident_row(case_id, report_id, key, incident, now)
+    rows = list(fresh.values())
+    for start in range(0, len(rows), INSERT_CHUNK):
+        await conn.execute(incidents.insert(), rows[start : start + INSERT_CHUNK])
+    for row_id, times in repeated.items():
         await conn.execute(
-            update(cases).where(cases.c.id == case_id).values(report_count=cases.c.report_count + 1, **values)
+            update(incidents).where(incidents.c.id == row_id).values(count=incidents.c.count + times, last_seen=now)
         )
-    else:
-        await conn.execute(
-            cases.insert().values(
-                id=case_id,
-                category=report.category,
-                customer_id=found.customer.id if found.customer else None,
-                service_ids=list(found.matched_services),
-                opened_at=now,
-                sla_due_at=add_working_hours(received, settings.policy.sla.hours, settings.policy.sla),
-                report_count=1,
-                reporter=report.reporter,
-                reporter_kind=kind,
-                language=report.language,
-                complaint_message_id=report.message_id,
-                origin=facts_mod.origin_of(report, found),
-                received_at=received,
-                **values,
-            )
-        )
-        await _attach(conn, case_id, report, received, kind)
-    await add_history(conn, case_id, now, "decision", decision.outcome.value, rules, detail)
-    if decision.deadline_at is not None:
-        await add_deadlines(conn, case_id, now, decision.deadline_at, settings)
-    case = await case_row(conn, case_id)
-    assert case is not None
-    case["indicators"] = list(found.matched_indicators)
-    plan = decision_commands(decision, case, report, customer, settings, reasons=reasons, now=now)
-    receipt = acknowledgement(case, report, settings)
-    if receipt is not None and (not escalating or not await _reported_before(conn, case_id, report.reporter, 1)):
-        plan.messages.insert(0, receipt)
-    if any(m.type == "notification.send.v1" and getattr(m, "kind", "") == "complainant-result" for m in plan.messages):
-        await conn.execute(update(cases).where(cases.c.id == case_id).values(answered_at=now))
-    await commit_plan(conn, case_id, plan, now)
-    return case_id
+    return len(rows), sum(repeated.values())
 
 
-async def add_deadlines(
-    conn: AsyncConnection, case_id: str, warned_at: datetime, deadline: datetime, settings: Settings
-) -> None:
-    """The warning's expiry, and reminders to the customer half-way and shortly before it."""
-    rows = [{"case_id": case_id, "kind": "warning-expiry", "due_at": deadline, "state": "pending"}]
-    half = warned_at + (deadline - warned_at) / 2
-    late = deadline - timedelta(hours=settings.dsa.reminder_before_hours)
-    for kind, due in (("reminder-half", half), ("reminder-late", late)):
-        if warned_at < due < deadline and (kind == "reminder-half" or late > half):
-            rows.append({"case_id": case_id, "kind": kind, "due_at": due, "state": "pending"})
-    await conn.execute(deadlines.insert(), rows)
+def _incident_row(case_id: str, report_id: str, key: str, incident: Incident, now: datetime) -> dict[str, Any]:
+    return {
+        "case_id": case_id,
+        "report_id": report_id,
+        "key": key,
+        "ip": incident.ip,
+        "port": incident.port,
+        "protocol": (incident.protocol or "")[:16] or None,
+        "tag": (incident.tag or "")[:64] or None,
+        "url": incident.url,
+        "domain": (incident.domain or "")[:255] or None,
+        "email": (incident.email or "")[:320] or None,
+        "observed_at": incident.observed_at,
+        "first_seen": now,
+        "last_seen": now,
+        "count": 1,
+        "evidence": incident.evidence[:2000],
+    }
 
 
-async def commit_plan(conn: AsyncConnection, case_id: str, plan: Plan, now: datetime) -> None:
-    """Queue a plan's commands, keep its statement of reasons, and note when a first measure took effect."""
-    await outbox.add(conn, plan.messages)
-    if plan.statement is not None:
-        await conn.execute(
-            statements.insert().values(
-                case_id=case_id,
-                customer_id=next(
-                    (getattr(m, "customer_id", None) for m in plan.messages if m.type == "service.suspend.v1"), None
-                ),
-                issued_at=now,
-                measure=plan.statement["restriction"]["scope"],
-                ground=plan.statement["grounds"]["type"],
-                automated=plan.statement["automation"]["decision"],
-                data=plan.statement,
-            )
-        )
-    acting = {"service.suspend.v1"} | {"notification.send.v1"}
-    if any(
-        m.type in acting and (m.type == "service.suspend.v1" or getattr(m, "kind", "") == "customer-warning")
-        for m in plan.messages
-    ):
-        await conn.execute(
-            update(cases).where(cases.c.id == case_id, cases.c.effect_at.is_(None)).values(effect_at=now)
-        )
+async def case_incidents(conn: AsyncConnection, case_id: str, limit: int = 10_000) -> list[dict[str, Any]]:
+    """A case's incidents, oldest first (what `cases show --json` lists and the customer's attachment holds)."""
+    rows = await conn.execute(
+        select(incidents).where(incidents.c.case_id == case_id).order_by(incidents.c.id).limit(limit)
+    )
+    return [{k: v for k, v in r.items() if k not in ("case_id",)} for r in rows.mappings()]
 
 
 CASE_TAG = re.compile(r"\bAD-[0-9A-F]{10}\b")
 
 
-async def thread_of(conn: AsyncConnection, report: AbuseReport) -> str | None:
+async def thread_of(conn: AsyncConnection, report: AbuseReport) -> Case | None:
     """The case a mail answers: its subject carries one of our case references (replies keep it)."""
     for tag in CASE_TAG.findall(report.subject or "")[:3]:
-        if await conn.scalar(select(cases.c.id).where(cases.c.id == tag)):
-            return str(tag)
+        case = await load(conn, tag)
+        if case is not None:
+            return case
     return None
 
 
-async def _attach_reply(
-    conn: AsyncConnection, case_id: str, report: AbuseReport, now: datetime, settings: Settings
-) -> str:
-    kind = facts_mod.effective_kind(report, settings.trust)
-    await _attach(conn, case_id, report, report.received_at or now, kind)
-    await conn.execute(
-        update(cases)
-        .where(cases.c.id == case_id)
-        .values(report_count=cases.c.report_count + 1, updated_at=now, needs_attention=True)
-    )
-    reason = f"a reply from {'the reporter' if report.reporter_kind == 'person' else 'a third party'} joined the case"
-    await add_history(
-        conn,
-        case_id,
-        now,
-        "reply",
-        "threaded",
-        [{"name": "reply-to-case", "reason": reason}],
-        {"report_id": report.report_id, "subject": report.subject[:200]},
-    )
-    return case_id
-
-
-async def _reported_before(conn: AsyncConnection, case_id: str, reporter: str | None, allowed: int = 0) -> bool:
+async def reported_before(conn: AsyncConnection, case_id: str, reporter: str | None, allowed: int = 0) -> bool:
     """True when the reporter already has more than `allowed` reports in the case (one receipt per reporter)."""
     if not reporter:
         return True
@@ -258,35 +186,8 @@ async def _reported_before(conn: AsyncConnection, case_id: str, reporter: str | 
     return count > allowed
 
 
-async def lock_customers(conn: AsyncConnection, report: AbuseReport, now: datetime) -> None:
-    """PostgreSQL: lock the customers the report points at, so that replicas decide one customer's reports in turn
-    (two reports at once would otherwise both see no open case and open two). SQLite serialises writers already.
-    """
-    if conn.dialect.name != "postgresql":
-        return
-    at = facts_mod.incident_time(report, now)
-    domains = [*report.domains, *facts_mod.url_hosts(report.urls)]
-    matches = await inventory.lookup(conn, ips=report.source_ips, domains=domains, mailboxes=report.emails, at=at)
-    ids = sorted({m.customer_id for m in matches})
-    if ids:
-        locking = select(customers.c.id).where(customers.c.id.in_(ids)).order_by(customers.c.id).with_for_update()
-        await conn.execute(locking)
-
-
-async def _attach(conn: AsyncConnection, case_id: str, report: AbuseReport, received: datetime, kind: str) -> None:
-    await conn.execute(
-        case_reports.insert().values(
-            report_id=report.report_id,
-            case_id=case_id,
-            received_at=received,
-            reporter_kind=kind,
-            report=report.model_dump(mode="json"),
-        )
-    )
-
-
 async def first_report(conn: AsyncConnection, case_id: str) -> AbuseReport | None:
-    """The report that opened a case."""
+    """The report that opened a case (the part of it that concerns this case)."""
     row = (
         await conn.execute(
             select(case_reports.c.report)
@@ -306,3 +207,12 @@ async def reports_since(conn: AsyncConnection, case_id: str, since: datetime) ->
         )
         or 0
     )
+
+
+async def cases_of(conn: AsyncConnection, ids: Iterable[str]) -> list[Case]:
+    """Several cases by id."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return []
+    rows = await conn.execute(select(cases).where(cases.c.id.in_(wanted)))
+    return [Case.from_row(r) for r in rows.mappings()]

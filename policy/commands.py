@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from core.messages import Message, SendNotification, SuspendService
+from core.messages import SendNotification, SuspendService
 from core.report import AbuseReport
 from core.settings import Settings
 from policy import statements
 from policy.links import make_token
 from policy.model import Decision
+from policy.unit import Plan
 
 # Header fields (of the reported mail or of an ARF/DSN part) that name whoever received it: the complainant.
 _RECIPIENT_FIELDS = re.compile(
@@ -88,7 +88,37 @@ def case_context(
         "origin": case.get("origin") or "notice",
         "statement_url": statement_url(case, settings, now) if customer else None,
         "missing_elements": report.notice.missing if report else [],
+        "confirmation": case.get("confirmation") or "none",
+        "deadline_hours": deadline_hours(case, settings),
+        "severity": case.get("severity"),
+        "urgent": bool(URGENT_FLAGS & set(case.get("flags") or ())),
+        "rejection_reason": rejection_reason(case),
     }
+
+
+URGENT_FLAGS = frozenset({"art18-suspicion", "legal-escalation", "authority-order", "urgent"})
+
+
+def deadline_hours(case: dict[str, Any], settings: Settings) -> float | None:
+    """The real length of the case's warning period, in hours (never the default when the case has its own)."""
+    deadline, warned = case.get("deadline_at"), case.get("warned_at")
+    if deadline is not None and warned is not None:
+        return round(float((deadline - warned).total_seconds()) / 3600, 1)
+    handling = settings.policy.severity_handling.get(case.get("severity") or "")
+    hours = (handling.warning_hours if handling else None) or settings.policy.warning_hours
+    return float(hours)
+
+
+def rejection_reason(case: dict[str, Any]) -> str | None:
+    """Why a case was rejected, in the words the mails use: not-ours, not-enough-facts, decided-by-person."""
+    rules = set(case.get("rules") or ())
+    if any(r.startswith("ops-") for r in rules):
+        return "decided-by-person"
+    if "not-our-resource" in rules:
+        return "not-ours"
+    if rules & {"no-indicators", "reporter-unverified"}:
+        return "not-enough-facts"
+    return None
 
 
 def may_auto_answer(report: AbuseReport | None) -> bool:
@@ -118,14 +148,6 @@ def acknowledgement(
     )
 
 
-@dataclass
-class Plan:
-    """What a decision sends out (commands, in the outbox) and, for a restriction, its statement of reasons."""
-
-    messages: list[Message] = field(default_factory=list)
-    statement: dict[str, Any] | None = None
-
-
 def decision_commands(
     decision: Decision,
     case: dict[str, Any],
@@ -139,6 +161,8 @@ def decision_commands(
     """Messages to publish for a decision: a suspension with its statement of reasons, and the mails."""
     plan = Plan()
     out = plan.messages
+    # A suspension's mails (the customer's statement of reasons, the complainant's "suspended") wait for the platform.
+    mails = plan.held if decision.suspend_services and customer else plan.messages
     ctx = case_context(case, report, settings, customer=customer, now=now) | {"reasons": reasons}
     default_lang = settings.notify.default_language
     report_id = report.report_id if report else None
@@ -170,7 +194,7 @@ def decision_commands(
             )
             ctx["statement"] = plan.statement
     if decision.notify_customer and customer and customer.get("email"):
-        out.append(
+        mails.append(
             SendNotification(
                 case_id=case["id"],
                 report_id=report_id,
@@ -181,7 +205,7 @@ def decision_commands(
             )
         )
     if decision.notify_complainant and report and report.reporter and may_auto_answer(report):
-        out.append(
+        mails.append(
             SendNotification(
                 case_id=case["id"],
                 report_id=report_id,

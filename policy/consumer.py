@@ -7,25 +7,16 @@ from collections.abc import Callable
 from datetime import datetime
 
 import structlog
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.errors import ContractError
-from core.messages import (
-    ActionFailed,
-    Message,
-    NotificationSent,
-    Publish,
-    ReportParsed,
-    ServiceLifted,
-    ServiceSuspended,
-    utcnow,
-)
+from core.messages import Message, Publish, ReportParsed, utcnow
 from core.settings import Settings
 from policy import outbox
-from policy.cases import add_history, handle_report
+from policy.events import action_event
+from policy.intake import report_arrived
 from policy.resolve import Resolver, SystemResolver
-from policy.tables import cases
+from policy.unit import Unit
 
 log = structlog.get_logger("policy.consumer")
 
@@ -55,25 +46,17 @@ class PolicyWorker:
         if not isinstance(message, ReportParsed):
             raise ContractError(f"policy.reports got {message.type}")
         async with self._lock:
-            async with self.engine.begin() as conn:
-                case_id = await handle_report(conn, message.report, self.settings, self.clock(), resolver=self.resolver)
-            log.info("policy.decided", case_id=case_id)
+            decided = await report_arrived(
+                self.engine, message.report, self.settings, self.clock(), resolver=self.resolver
+            )
+            log.info("policy.decided", case_ids=decided[:20], cases=len(decided))
         await self.drain()
 
     async def on_event(self, message: Message) -> None:
-        """Action events → the case's history (and a flag for ops when an action failed)."""
-        if message.case_id is None:
-            return
-        detail = message.model_dump(mode="json", exclude={"context"})
-        alert = False
+        """Action events → the case (suspended once the platform confirmed; flagged and ops alerted when it failed)."""
         async with self.engine.begin() as conn:
-            if isinstance(message, ActionFailed):
-                await conn.execute(update(cases).where(cases.c.id == message.case_id).values(needs_attention=True))
-                alert = await outbox.alert_ops(conn, message, self.settings)
-            elif not isinstance(message, ServiceSuspended | ServiceLifted | NotificationSent):
-                raise ContractError(f"policy.events got {message.type}")
-            await add_history(conn, message.case_id, self.clock(), "action", message.type, [], detail)
-        if alert:
+            waiting = await action_event(Unit(conn, self.settings, self.clock()), message)
+        if waiting:
             await self.drain()
 
     async def drain(self) -> int:

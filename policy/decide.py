@@ -8,7 +8,8 @@ from datetime import timedelta
 
 from core.report import AbuseReport
 from core.settings import PolicyConfig
-from policy.model import CONFIRMED_STATUSES, Confirmation, Decision, Facts, Outcome, RuleHit
+from policy.case import CONFIRMED
+from policy.model import Confirmation, Decision, Facts, Outcome, RuleHit
 from policy.verify import verify
 
 
@@ -230,4 +231,4 @@ def decide_deadline(
 
 def is_confirmed(status: str) -> bool:
     """A case whose facts were established (it counts for the second-complaint rule)."""
-    return status in CONFIRMED_STATUSES
+    return status in CONFIRMED

@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core.report import AbuseReport
 from core.settings import Authority, PolicyConfig, TrustConfig
 from policy import inventory
+from policy.case import CONFIRMED, JOINABLE, Status
 from policy.customer_checks import detail_problems
-from policy.model import CONFIRMED_STATUSES, JOINABLE_STATUSES, CustomerFacts, EvidenceCheck, Facts
+from policy.model import CustomerFacts, EvidenceCheck, Facts
 from policy.resolve import Resolver, StaticResolver
 from policy.tables import case_reports, cases
 
@@ -38,6 +39,14 @@ def url_hosts(urls: list[str]) -> list[str]:
         if host:
             hosts.append(host.lower().rstrip("."))
     return hosts
+
+
+def indicator_lookups(report: AbuseReport) -> tuple[list[str], list[str]]:
+    """(addresses, names) a report points at: its source IPs and IP-literal URL hosts; its domains and URL hosts."""
+    hosts = url_hosts(report.urls)
+    ips = list(dict.fromkeys([*report.source_ips, *(h.strip("[]") for h in hosts if _is_ip(h.strip("[]")))]))
+    names = list(dict.fromkeys([*report.domains, *(h for h in hosts if not _is_ip(h.strip("[]")))]))
+    return ips, names
 
 
 def _domain(address: str | None) -> str | None:
@@ -139,14 +148,16 @@ async def gather(
     trust: TrustConfig | None = None,
     resolver: Resolver | None = None,
     authorities: list[Authority] | None = None,
+    customer_id: str | None = None,
 ) -> Facts:
-    """Facts for one report: who held each indicator at incident time, the customer file, earlier cases, trust."""
+    """Facts for one report (or the part of it about `customer_id`): who held each indicator at incident time, the
+    customer file, earlier cases, trust."""
     trust = trust or TrustConfig()
     resolver = resolver or StaticResolver(trust.hosts)
     at = incident_time(report, now)
-    domains = [*report.domains, *url_hosts(report.urls)]
-    has_indicators = bool(report.source_ips or domains or report.emails)
-    matches = await inventory.lookup(conn, ips=report.source_ips, domains=domains, mailboxes=report.emails, at=at)
+    ips, domains = indicator_lookups(report)
+    has_indicators = bool(ips or domains or report.emails)
+    matches = await inventory.lookup(conn, ips=ips, domains=domains, mailboxes=report.emails, at=at)
     trusted_as, authenticated = trusted_reporter(report, trust)
     reporter = report.reporter.lower() if report.reporter else None
     history = {"confirmed": 0, "rejected": 0}
@@ -157,7 +168,7 @@ async def gather(
             .group_by(cases.c.status)
         )
         for status, count in rows:
-            key = "confirmed" if status in CONFIRMED_STATUSES else "rejected" if status == "rejected" else None
+            key = "confirmed" if status in CONFIRMED else "rejected" if status == Status.REJECTED else None
             if key:
                 history[key] += int(count)
     common = {
@@ -177,7 +188,11 @@ async def gather(
     by_customer: dict[str, int] = {}
     for m in matches:
         by_customer[m.customer_id] = by_customer.get(m.customer_id, 0) + 1
-    customer_id = max(sorted(by_customer), key=lambda c: by_customer[c])
+    customer_id = (
+        customer_id
+        if customer_id is not None and customer_id in by_customer
+        else max(sorted(by_customer), key=lambda c: by_customer[c])
+    )
     mine = [m for m in matches if m.customer_id == customer_id]
     row = await inventory.customer_row(conn, customer_id)
     customer = CustomerFacts(
@@ -192,7 +207,7 @@ async def gather(
             .where(
                 cases.c.customer_id == customer_id,
                 cases.c.category == report.category,
-                cases.c.status.in_(sorted(JOINABLE_STATUSES)),
+                cases.c.status.in_(sorted(JOINABLE)),
             )
             .order_by(cases.c.opened_at.desc())
             .limit(1)
@@ -201,7 +216,7 @@ async def gather(
     window_start = now - timedelta(days=config.repeat_window_days)
     confirmed_q = select(func.count()).where(
         cases.c.customer_id == customer_id,
-        cases.c.status.in_(sorted(CONFIRMED_STATUSES)),
+        cases.c.status.in_(sorted(CONFIRMED)),
         cases.c.opened_at >= window_start,
     )
     if open_case is not None:

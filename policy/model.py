@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from policy.case import CONFIRMED, Status
+
 
 class Outcome(StrEnum):
     """What the policy does with a report."""
@@ -19,19 +21,21 @@ class Outcome(StrEnum):
     NONE = "none"  # deadline check: nothing to do (resolved in time)
 
 
-STATUS_FOR: dict[Outcome, str] = {
-    Outcome.REJECT: "rejected",
-    Outcome.MONITOR: "monitoring",
-    Outcome.REVIEW: "needs-review",
-    Outcome.WARN: "warned",
-    Outcome.SUSPEND: "suspended",
+STATUS_FOR: dict[Outcome, Status] = {
+    Outcome.REJECT: Status.REJECTED,
+    Outcome.MONITOR: Status.MONITORING,
+    Outcome.REVIEW: Status.NEEDS_REVIEW,
+    Outcome.WARN: Status.WARNED,
+    Outcome.SUSPEND: Status.SUSPENDING,  # suspended once the platform confirmed
 }
-
-OPEN_STATUSES = frozenset({"received", "monitoring", "needs-review", "warned"})
-# A new report about the same customer and category joins these (a burst about a suspended account is
-# more evidence for its case, not a new case and a new suspension notice each time).
-JOINABLE_STATUSES = OPEN_STATUSES | {"suspended"}
-CONFIRMED_STATUSES = frozenset({"warned", "resolved", "suspended", "lifted"})
+CONFIRMED_STATUSES = CONFIRMED  # read by the transparency figures
+TRANSITION_FOR: dict[Outcome, str] = {
+    Outcome.REJECT: "decide-reject",
+    Outcome.MONITOR: "decide-monitor",
+    Outcome.REVIEW: "decide-review",
+    Outcome.WARN: "decide-warn",
+    Outcome.SUSPEND: "decide-suspend",
+}
 
 
 class Confirmation(StrEnum):
@@ -121,7 +125,13 @@ class Decision:
     @property
     def status(self) -> str | None:
         """The case status this decision leads to (None: unchanged)."""
-        return STATUS_FOR.get(self.outcome)
+        status = STATUS_FOR.get(self.outcome)
+        return status.value if status else None
+
+    @property
+    def transition(self) -> str | None:
+        """The name of the case transition this decision makes (None: the case's status stays)."""
+        return TRANSITION_FOR.get(self.outcome)
 
     @property
     def rule_names(self) -> list[str]:

@@ -1,42 +1,60 @@
-"""Ops decisions on a case (resolve, confirm, reject, lift), each with a reason, recorded in the history."""
+"""Use case "an operator decided": resolve, confirm, suspend now, reject, lift, uphold — each a transition with a note.
+
+The note is the audit trail's; what the customer reads is `customer_text` (or nothing), never the note.
+"""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import select, update
 
 from core.errors import AbuseDeskError
-from core.messages import LiftSuspension, Message, SendNotification
+from core.messages import LiftSuspension, SendNotification
+from core.report import AbuseReport
 from core.settings import Settings
+from policy import cases as store
 from policy import inventory
-from policy.cases import add_deadlines, add_history, case_row, commit_plan, first_report
-from policy.commands import Plan, case_context, decision_commands
+from policy.case import RESTRICTING, TRANSITIONS, Case, Status
+from policy.commands import case_context, decision_commands, may_auto_answer
 from policy.decide import decide, decide_deadline
 from policy.facts import gather
-from policy.model import Confirmation, Outcome
+from policy.model import Confirmation, Decision, Outcome, RuleHit
 from policy.tables import cases, customer_answers
+from policy.unit import Plan, Unit
 
-ALLOWED: dict[str, set[str]] = {
-    "resolve": {"warned", "monitoring", "needs-review", "received"},
-    "confirm": {"needs-review", "monitoring", "received"},
-    "reject": {"needs-review", "monitoring", "received", "warned"},
-    "lift": {"suspended"},
-    "uphold": {"suspended", "needs-review", "warned"},
-}
 CONTEST_DECISION = {"lift": "reversed", "reject": "reversed", "confirm": "upheld", "uphold": "upheld"}
-NEW_STATUS = {"resolve": "resolved", "reject": "rejected", "lift": "lifted"}
 
 
 class CaseActionError(AbuseDeskError):
     """The ops action does not apply to the case in its current state."""
 
 
+@dataclass(frozen=True)
+class Action:
+    """What an operator's action needs to know: the case, its customer and first report, the note and the text."""
+
+    unit: Unit
+    case: Case
+    customer: dict[str, Any] | None
+    report: AbuseReport | None
+    note: str
+    customer_text: str | None
+    actor: str
+
+
+Handler = Callable[[Action], Awaitable[tuple[Case, Plan, str]]]
+
+
+def _statuses(*names: str) -> set[str]:
+    return {s.value for n in names for s in TRANSITIONS[n][0]}
+
+
 async def apply(
-    conn: AsyncConnection,
+    conn: Any,
     case_id: str,
     action: str,
     reason: str,
@@ -44,119 +62,210 @@ async def apply(
     now: datetime,
     *,
     actor: str = "ops",
+    customer_text: str | None = None,
 ) -> dict[str, Any]:
     """Carry out an ops action in the caller's transaction; returns the updated case."""
     if not reason.strip():
         raise CaseActionError("a reason is required")
-    case = await case_row(conn, case_id)
+    if action not in HANDLERS:
+        raise CaseActionError(f"unknown action {action!r} (choose from {', '.join(HANDLERS)})")
+    unit = Unit(conn, settings, now)
+    case = await unit.load(case_id)
     if case is None:
         raise CaseActionError(f"no case {case_id}")
-    if case["status"] not in ALLOWED[action]:
-        raise CaseActionError(f"cannot {action} case {case_id}: it is {case['status']}")
-    customer = await inventory.customer_row(conn, case["customer_id"]) if case["customer_id"] else None
-    report = await first_report(conn, case_id)
-    plan = Plan()
-    messages: list[Message] = plan.messages
-    outcome = action
-    if action == "confirm":
-        if report is None or customer is None:
-            raise CaseActionError(f"case {case_id} names no customer of ours: reject it instead")
-        if "deadline-needs-confirmation" in (case["rules"] or []):
-            # Warned, the deadline passed, held for want of confirmation: confirming enforces it.
-            decision = decide_deadline("warned", 0, settings.policy, Confirmation.STRONG)
-            services = await inventory.account_services(conn, customer["id"])
-            decision = replace(decision, suspend_services=tuple(services or case["service_ids"]))
-        else:
-            found = await gather(
-                conn, report, settings.policy, now, trust=settings.trust, authorities=settings.dsa.authorities
-            )
-            found = replace(
-                found, open_case_id=None, open_case_status=None, feedback_loop_volume=10**6, ops_confirmed=True
-            )
-            decision = decide(report, found, settings.policy)
-        if decision.outcome not in (Outcome.WARN, Outcome.SUSPEND):
-            raise CaseActionError(f"after confirmation the policy says {decision.outcome.value}: nothing to do")
-        new_status = decision.status
-        values: dict[str, Any] = {
-            "status": new_status,
-            "rules": decision.rule_names,
-            "deadline_at": decision.deadline_at if decision.outcome is Outcome.WARN else case["deadline_at"],
-            "confirmation": Confirmation.STRONG.value,
-            "flags": [*(case["flags"] or []), *decision.flags],
-            "automation": "partially",
-        }
-        if decision.outcome is Outcome.WARN and decision.deadline_at is not None:
-            values["warned_at"] = now
-            await add_deadlines(conn, case_id, now, decision.deadline_at, settings)
-        await conn.execute(update(cases).where(cases.c.id == case_id).values(updated_at=now, **values))
-        case = await case_row(conn, case_id)
-        assert case is not None
-        plan = decision_commands(
-            decision, case, report, customer, settings, reasons=[reason, *(r.reason for r in decision.rules)], now=now
+    if case.status.value not in ALLOWED[action]:
+        raise CaseActionError(f"cannot {action} case {case_id}: it is {case.status.value}")
+    customer = await inventory.customer_row(conn, case.customer_id) if case.customer_id else None
+    report = await store.first_report(conn, case_id)
+    todo = Action(unit, case, customer, report, reason, customer_text, actor)
+    case, plan, outcome = await HANDLERS[action](todo)
+    await unit.history(case_id, "ops", outcome, [{"name": f"ops-{action}", "reason": reason}], {"actor": actor})
+    decided = CONTEST_DECISION.get(action)
+    if decided and await _decide_contests(unit, case_id, decided):
+        after = case.change(now, needs_attention=False)
+        await unit.save(case, after)
+        case = after
+        await unit.history(
+            case_id, "ops", f"contest-{decided}", [{"name": f"contest-{decided}", "reason": reason}], {"actor": actor}
         )
-        outcome = decision.outcome.value
+        plan.messages += _customer_mail(todo, case, "customer-contest-result", {"contest_outcome": decided})
+    await unit.commit_plan(case, plan)
+    loaded = await store.case_row(conn, case_id)
+    assert loaded is not None
+    return loaded
+
+
+def _customer_mail(a: Action, case: Case, kind: str, extra: dict[str, Any]) -> list[SendNotification]:
+    if not a.customer or not a.customer.get("email"):
+        return []
+    ctx = case_context(case.as_dict(), a.report, a.unit.settings, customer=a.customer, now=a.unit.now)
+    return [
+        SendNotification(
+            case_id=case.id,
+            kind=kind,
+            to=a.customer["email"],
+            language=a.customer.get("language") or a.unit.settings.notify.default_language,
+            context=ctx
+            | {"reasons": [a.customer_text] if a.customer_text else [], "operator_text": a.customer_text}
+            | extra,
+        )
+    ]
+
+
+async def _confirm(a: Action) -> tuple[Case, Plan, str]:
+    unit, case = a.unit, a.case
+    if a.report is None or a.customer is None:
+        raise CaseActionError(f"case {case.id} names no customer of ours: reject it instead")
+    if "deadline-needs-confirmation" in case.rules:
+        # Warned, the deadline passed, held for want of confirmation: confirming enforces it.
+        decision = decide_deadline(Status.WARNED.value, 0, unit.settings.policy, Confirmation.STRONG)
+        services = await inventory.account_services(unit.conn, a.customer["id"])
+        decision = replace(decision, suspend_services=tuple(services or case.service_ids))
     else:
-        if action in NEW_STATUS:
-            await conn.execute(
-                update(cases).where(cases.c.id == case_id).values(status=NEW_STATUS[action], updated_at=now)
-            )
-        case = await case_row(conn, case_id)
-        assert case is not None
-        if action == "lift" and customer is not None:
-            messages.append(LiftSuspension(case_id=case_id, customer_id=customer["id"], service_ids=[], reason=reason))
-            if customer.get("email"):
-                messages.append(
-                    SendNotification(
-                        case_id=case_id,
-                        kind="customer-lift",
-                        to=customer["email"],
-                        language=customer.get("language") or settings.notify.default_language,
-                        context=case_context(case, report, settings, customer=customer) | {"reasons": [reason]},
-                    )
-                )
-        if action == "reject" and report and report.reporter and not report.automated:
-            messages.append(
-                SendNotification(
-                    case_id=case_id,
-                    kind="complainant-result",
-                    to=report.reporter,
-                    language=report.language or settings.notify.default_language,
-                    in_reply_to=report.message_id,
-                    context=case_context(case, report, settings, customer=None)
-                    | {"outcome": "reject", "status": "rejected", "evidence": "", "reasons": [reason]},
-                )
-            )
-    await add_history(
-        conn, case_id, now, "ops", outcome, [{"name": f"ops-{action}", "reason": reason}], {"actor": actor}
-    )
-    contests = await _decide_contests(conn, case_id, CONTEST_DECISION.get(action), now)
-    if contests:
-        await conn.execute(update(cases).where(cases.c.id == case_id).values(needs_attention=False))
-        await add_history(
-            conn,
-            case_id,
-            now,
-            "ops",
-            f"contest-{CONTEST_DECISION[action]}",
-            [{"name": f"contest-{CONTEST_DECISION[action]}", "reason": reason}],
-            {"contests": contests},
+        found = await gather(
+            unit.conn,
+            a.report,
+            unit.settings.policy,
+            unit.now,
+            trust=unit.settings.trust,
+            authorities=unit.settings.dsa.authorities,
+            customer_id=case.customer_id,
         )
-    await commit_plan(conn, case_id, plan, now)
-    case = await case_row(conn, case_id)
-    assert case is not None
-    return case
+        found = replace(found, open_case_id=None, open_case_status=None, feedback_loop_volume=10**6, ops_confirmed=True)
+        decision = decide(a.report, found, unit.settings.policy)
+    if decision.outcome not in (Outcome.WARN, Outcome.SUSPEND):
+        raise CaseActionError(f"after confirmation the policy says {decision.outcome.value}: nothing to do")
+    name = "ops-confirm-warn" if decision.outcome is Outcome.WARN else "ops-confirm-suspend"
+    values: dict[str, Any] = {
+        "rules": tuple(decision.rule_names),
+        "confirmation": Confirmation.STRONG.value,
+        "flags": case.flagged(*decision.flags),
+        "automation": "partially",
+    }
+    if decision.outcome is Outcome.WARN and decision.deadline_at is not None:
+        values |= {"warned_at": unit.now, "deadline_at": decision.deadline_at}
+        await unit.add_deadlines(case.id, unit.now, decision.deadline_at)
+    after = case.transition(name, unit.now, **values)
+    await unit.save(case, after)
+    return after, _plan(a, after, decision), decision.outcome.value
 
 
-async def _decide_contests(conn: AsyncConnection, case_id: str, decision: str | None, now: datetime) -> int:
+def _plan(a: Action, case: Case, decision: Decision) -> Plan:
+    reasons = [r.reason for r in decision.rules] + ([a.customer_text] if a.customer_text else [])
+    return decision_commands(
+        decision, case.as_dict(), a.report, a.customer, a.unit.settings, reasons=reasons, now=a.unit.now
+    )
+
+
+async def _suspend_now(a: Action) -> tuple[Case, Plan, str]:
+    """A live phishing kit, an order read by a person: suspended at once, on strong facts (a person saw them)."""
+    unit, case = a.unit, a.case
+    if a.customer is None:
+        raise CaseActionError(f"case {case.id} names no customer of ours: nothing to suspend")
+    services = await inventory.account_services(unit.conn, a.customer["id"])
+    hit = RuleHit("ops-suspend-now", "suspended at once by a person on the abuse desk")
+    decision = Decision(
+        Outcome.SUSPEND,
+        (hit,),
+        suspend_services=tuple(services or case.service_ids),
+        notify_customer="customer-suspension",
+        notify_complainant="complainant-result" if unit.settings.policy.notify_complainant else None,
+        confirmation=Confirmation.STRONG,
+        severity=case.severity,
+    )
+    after = case.transition(
+        "ops-suspend-now", unit.now, rules=(hit.name,), confirmation=Confirmation.STRONG.value, automation="partially"
+    )
+    await unit.save(case, after)
+    return after, _plan(a, after, decision), "suspend"
+
+
+async def _resolve(a: Action) -> tuple[Case, Plan, str]:
+    after = a.case.transition("ops-resolve", a.unit.now, automation="partially")
+    await a.unit.save(a.case, after)
+    return after, Plan(), "resolve"
+
+
+async def _reject(a: Action) -> tuple[Case, Plan, str]:
+    after = a.case.transition("ops-reject", a.unit.now, rules=("ops-reject",), automation="partially")
+    await a.unit.save(a.case, after)
+    plan = Plan()
+    report = a.report
+    if report is not None and report.reporter and may_auto_answer(report):
+        ctx = case_context(after.as_dict(), report, a.unit.settings, customer=None)
+        plan.messages.append(
+            SendNotification(
+                case_id=after.id,
+                kind="complainant-result",
+                to=report.reporter,
+                language=report.language or a.unit.settings.notify.default_language,
+                in_reply_to=report.message_id,
+                context=ctx
+                | {"outcome": "reject", "status": "rejected", "evidence": "", "reasons": []}
+                | {"rejection_reason": "decided-by-person"},
+            )
+        )
+    return after, plan, "reject"
+
+
+async def _lift(a: Action) -> tuple[Case, Plan, str]:
+    after = a.case.transition("ops-lift", a.unit.now)
+    await a.unit.save(a.case, after)
+    plan = Plan()
+    if a.customer is not None:
+        others = await _restricting_cases(a, exclude=after.id)
+        plan.messages.append(
+            LiftSuspension(case_id=after.id, customer_id=a.customer["id"], service_ids=[], reason=a.note)
+        )
+        still = sorted({s for c in others for s in c.service_ids})
+        plan.messages += _customer_mail(
+            a, after, "customer-lift", {"still_suspended": still, "still_suspended_cases": [c.id for c in others]}
+        )
+    return after, plan, "lift"
+
+
+async def _restricting_cases(a: Action, *, exclude: str) -> list[Case]:
+    """The customer's other cases whose suspension stays in force."""
+    rows = await a.unit.conn.execute(
+        select(cases.c.id).where(
+            cases.c.customer_id == a.case.customer_id,
+            cases.c.status.in_(sorted(RESTRICTING)),
+            cases.c.id != exclude,
+        )
+    )
+    return await store.cases_of(a.unit.conn, [r.id for r in rows])
+
+
+async def _uphold(a: Action) -> tuple[Case, Plan, str]:
+    return a.case, Plan(), "uphold"
+
+
+HANDLERS: dict[str, Handler] = {
+    "resolve": _resolve,
+    "confirm": _confirm,
+    "suspend-now": _suspend_now,
+    "reject": _reject,
+    "lift": _lift,
+    "uphold": _uphold,
+}
+ALLOWED: dict[str, set[str]] = {
+    "resolve": _statuses("ops-resolve"),
+    "confirm": _statuses("ops-confirm-warn", "ops-confirm-suspend"),
+    "suspend-now": _statuses("ops-suspend-now"),
+    "reject": _statuses("ops-reject"),
+    "lift": _statuses("ops-lift"),
+    "uphold": {Status.SUSPENDING.value, Status.SUSPENDED.value, Status.NEEDS_REVIEW.value, Status.WARNED.value},
+}
+
+
+async def _decide_contests(unit: Unit, case_id: str, decision: str) -> int:
     """Close the case's open contests with the ops decision (reversed or upheld); returns how many."""
-    if decision is None:
-        return 0
     open_contests = (
         customer_answers.c.case_id == case_id,
         customer_answers.c.kind == "contest",
         customer_answers.c.decided_at.is_(None),
     )
-    result = await conn.execute(
-        update(customer_answers).where(*open_contests).values(decided_at=now, decision=decision)
+    result = await unit.conn.execute(
+        update(customer_answers).where(*open_contests).values(decided_at=unit.now, decision=decision)
     )
     return int(result.rowcount or 0)

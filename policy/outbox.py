@@ -14,14 +14,37 @@ from core.settings import Settings
 from policy.tables import outbox
 
 
-async def add(conn: AsyncConnection, messages: Iterable[Message]) -> None:
-    """Queue messages for publishing, inside the caller's transaction."""
+async def add(
+    conn: AsyncConnection, messages: Iterable[Message], *, case_id: str | None = None, held: bool = False
+) -> None:
+    """Queue messages for publishing, inside the caller's transaction (held ones wait for `release`)."""
     rows = [
-        {"message_id": m.message_id, "type": m.type, "body": m.to_bytes().decode(), "created_at": utcnow()}
+        {
+            "message_id": m.message_id,
+            "type": m.type,
+            "body": m.to_bytes().decode(),
+            "created_at": utcnow(),
+            "case_id": case_id or m.case_id,
+            "held": held,
+        }
         for m in messages
     ]
     if rows:
         await conn.execute(outbox.insert(), rows)
+
+
+async def release(conn: AsyncConnection, case_id: str) -> int:
+    """Let a case's held messages go (the platform confirmed its suspension); returns how many."""
+    result = await conn.execute(
+        update(outbox).where(outbox.c.case_id == case_id, outbox.c.held.is_(True)).values(held=False)
+    )
+    return int(result.rowcount or 0)
+
+
+async def held(conn: AsyncConnection, case_id: str) -> list[str]:
+    """Kinds or types of the messages a case holds until its suspension is confirmed."""
+    rows = await conn.execute(select(outbox.c.body, outbox.c.type).where(outbox.c.case_id == case_id, outbox.c.held))
+    return [json.loads(r.body).get("kind") or r.type for r in rows]
 
 
 async def drain(engine: AsyncEngine, publish: Publish, *, batch: int = 200) -> int:
@@ -30,7 +53,11 @@ async def drain(engine: AsyncEngine, publish: Publish, *, batch: int = 200) -> i
     A crash between publish and the update republishes the same message id: consumers are idempotent.
     """
     done = 0
-    unpublished = select(outbox.c.id, outbox.c.body).where(outbox.c.published_at.is_(None)).order_by(outbox.c.id)
+    unpublished = (
+        select(outbox.c.id, outbox.c.body)
+        .where(outbox.c.published_at.is_(None), outbox.c.held.is_(False))
+        .order_by(outbox.c.id)
+    )
     while True:
         if engine.dialect.name == "postgresql":
             # Several drainers (policy and scheduler replicas): each row is claimed by one of them, so a
@@ -58,7 +85,7 @@ async def drain(engine: AsyncEngine, publish: Publish, *, batch: int = 200) -> i
 async def pending(engine: AsyncEngine) -> int:
     """How many commands wait to be published."""
     async with engine.connect() as conn:
-        rows = await conn.execute(select(outbox.c.id).where(outbox.c.published_at.is_(None)))
+        rows = await conn.execute(select(outbox.c.id).where(outbox.c.published_at.is_(None), outbox.c.held.is_(False)))
         return len(rows.all())
 
 

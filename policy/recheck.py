@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -25,6 +26,15 @@ class Fetcher(Protocol):
     async def status(self, url: str, address: str) -> int | None: ...
 
 
+def fetchable(address: str) -> bool:
+    """An address a re-check may fetch from: globally reachable, or this machine (a local test site)."""
+    try:
+        ip = ipaddress.ip_address(address.strip("[]"))
+    except ValueError:
+        return False
+    return ip.is_global or ip.is_loopback
+
+
 class HttpFetcher:
     """A GET to the address we checked is the customer's (never a new DNS answer: no rebinding), with the URL's
     Host, no redirects and a short timeout. TLS names are not verified: only the status code is read."""
@@ -33,6 +43,8 @@ class HttpFetcher:
         self.timeout = timeout
 
     async def status(self, url: str, address: str) -> int | None:
+        if not fetchable(address):
+            return None  # inconclusive: never a request into a documentation, private or reserved range
         parts = httpx.URL(url)
         target = parts.copy_with(host=address)
         headers = {"Host": parts.netloc.decode("ascii", "replace"), "User-Agent": "abuse-desk re-check"}
@@ -52,6 +64,13 @@ class Recheck:
     passed: bool = True
     passes: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    gone: list[str] = field(default_factory=list)  # URLs that answered "not found" / "gone" from the customer's address
+    unreachable: list[str] = field(default_factory=list)  # URLs that did not answer at all (inconclusive)
+
+    @property
+    def proven_gone(self) -> bool:
+        """Every URL we could fetch answered that it is gone, and nothing new was reported: the problem is fixed."""
+        return self.passed and bool(self.gone) and not self.unreachable
 
     def as_dict(self) -> dict[str, Any]:
         return {"passed": self.passed, "passes": self.passes, "failures": self.failures}
@@ -84,15 +103,14 @@ async def recheck(
         status = await fetcher.status(url, address)
         if status is None or status in GONE:
             result.passes.append(f"{url} is no longer served ({status or 'unreachable'})")
+            (result.unreachable if status is None else result.gone).append(url)
         else:
             result.failures.append(f"{url} still answers HTTP {status}")
     result.passed = not result.failures
     return result
 
 
-async def _ours(
-    conn: AsyncConnection, url: str, case: dict[str, Any], resolver: Resolver, now: datetime
-) -> str | None:
+async def _ours(conn: AsyncConnection, url: str, case: dict[str, Any], resolver: Resolver, now: datetime) -> str | None:
     """The customer's address the URL's host points at, or None."""
     hosts = url_hosts([url])
     if not hosts:

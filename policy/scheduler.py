@@ -1,4 +1,7 @@
-"""Deadlines: stored with due_at (UTC), polled, claimed safely (SKIP LOCKED on PostgreSQL); firing twice is harmless."""
+"""Use case "a deadline is due": reminders, and at the warning's end a re-check, then resolve, suspend or hold.
+
+Deadlines are stored with due_at (UTC), polled and claimed safely (SKIP LOCKED on PostgreSQL); firing twice is harmless.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +9,36 @@ from dataclasses import asdict, replace
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.messages import SendNotification
+from core.report import AbuseReport
 from core.settings import Settings
-from policy import inventory, outbox
-from policy.cases import add_history, case_row, commit_plan, first_report, reports_since
-from policy.commands import case_context, decision_commands
+from policy import cases as store
+from policy import inventory
+from policy.case import Case, Status, may
+from policy.commands import case_context, decision_commands, may_auto_answer
 from policy.decide import decide_deadline
-from policy.model import Confirmation, Outcome
-from policy.tables import cases, deadlines
+from policy.model import Confirmation, Outcome, RuleHit
+from policy.recheck import Fetcher, HttpFetcher, recheck
+from policy.resolve import Resolver, SystemResolver
+from policy.tables import deadlines
+from policy.unit import Plan, Unit
 
 
-async def fire_due(engine: AsyncEngine, settings: Settings, now: datetime, *, batch: int = 100) -> list[str]:
+async def fire_due(
+    engine: AsyncEngine,
+    settings: Settings,
+    now: datetime,
+    *,
+    batch: int = 100,
+    fetcher: Fetcher | None = None,
+    resolver: Resolver | None = None,
+) -> list[str]:
     """Fire every pending deadline due at `now`; returns the ids of the cases touched."""
+    trust = settings.trust
+    fetcher = fetcher or HttpFetcher()
+    resolver = resolver or SystemResolver(trust.hosts, trust.dns_timeout, enabled=trust.resolve_urls)
     fired: list[str] = []
     while True:
         async with engine.begin() as conn:
@@ -32,72 +51,111 @@ async def fire_due(engine: AsyncEngine, settings: Settings, now: datetime, *, ba
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
             due = (await conn.execute(query)).all()
+            unit = Unit(conn, settings, now)
             for row in due:
+                await conn.execute(update(deadlines).where(deadlines.c.id == row.id).values(state="done", fired_at=now))
+                case = await unit.load(row.case_id)
+                if case is None:
+                    continue
                 if row.kind.startswith("reminder"):
-                    await _remind(conn, row.id, row.case_id, settings, now)
+                    await remind(unit, case, row.id)
                 else:
-                    await _fire(conn, row.id, row.case_id, settings, now)
+                    await deadline_due(unit, case, row.id, fetcher=fetcher, resolver=resolver)
                 fired.append(row.case_id)
         if len(due) < batch:
             return fired
 
 
-async def _remind(conn: AsyncConnection, deadline_id: int, case_id: str, settings: Settings, now: datetime) -> None:
+async def remind(unit: Unit, case: Case, deadline_id: int) -> None:
     """Remind a warned customer of the deadline (nothing if the case moved on)."""
-    await conn.execute(update(deadlines).where(deadlines.c.id == deadline_id).values(state="done", fired_at=now))
-    case = await case_row(conn, case_id)
-    if case is None or case["status"] != "warned" or not case["customer_id"]:
+    if case.status is not Status.WARNED or not case.customer_id:
         return
-    customer = await inventory.customer_row(conn, case["customer_id"])
+    customer = await inventory.customer_row(unit.conn, case.customer_id)
     if not customer or not customer.get("email"):
         return
-    report = await first_report(conn, case_id)
+    report = await store.first_report(unit.conn, case.id)
     reminder = SendNotification(
-        case_id=case_id,
+        case_id=case.id,
         kind="customer-reminder",
         to=customer["email"],
-        language=customer.get("language") or settings.notify.default_language,
-        context=case_context(case, report, settings, customer=customer, now=now),
+        language=customer.get("language") or unit.settings.notify.default_language,
+        context=case_context(case.as_dict(), report, unit.settings, customer=customer, now=unit.now),
     )
-    await add_history(conn, case_id, now, "deadline", "reminded", [], {"deadline_id": deadline_id})
-    await outbox.add(conn, [reminder])
+    await unit.history(case.id, "deadline", "reminded", [], {"deadline_id": deadline_id})
+    await unit.send([reminder], case_id=case.id)
 
 
-async def _fire(conn: AsyncConnection, deadline_id: int, case_id: str, settings: Settings, now: datetime) -> None:
-    await conn.execute(update(deadlines).where(deadlines.c.id == deadline_id).values(state="done", fired_at=now))
-    case = await case_row(conn, case_id)
-    if case is None:
+async def deadline_due(
+    unit: Unit, case: Case, deadline_id: int, *, fetcher: Fetcher | None, resolver: Resolver
+) -> None:
+    """The warning period is over: is the reported problem still there? Gone → resolved; there → suspend or hold."""
+    report = await store.first_report(unit.conn, case.id)
+    checked = None
+    if case.status is Status.WARNED and report is not None and report.urls:
+        checked = await recheck(unit.conn, case.as_dict(), report, fetcher=fetcher, resolver=resolver, now=unit.now)
+    if checked is not None and checked.proven_gone:
+        hits = (RuleHit("deadline-recheck-gone", "; ".join(checked.passes)),)
+        await _gone(unit, case, report, hits, deadline_id)
         return
-    since = case["warned_at"] or case["opened_at"]
+    since = case.warned_at or case.opened_at
     decision = decide_deadline(
-        case["status"],
-        await reports_since(conn, case_id, since),
-        settings.policy,
-        case["confirmation"] or Confirmation.NONE,
+        case.status.value,
+        await store.reports_since(unit.conn, case.id, since),
+        unit.settings.policy,
+        Confirmation(case.confirmation or Confirmation.NONE),
     )
-    rules = [asdict(r) for r in decision.rules]
-    await add_history(conn, case_id, now, "deadline", decision.outcome.value, rules, {"deadline_id": deadline_id})
-    if decision.outcome is Outcome.REVIEW:
-        await conn.execute(
-            update(cases)
-            .where(cases.c.id == case_id)
-            .values(status="needs-review", updated_at=now, rules=[r["name"] for r in rules])
+    if checked is not None and not checked.passed:
+        decision = replace(
+            decision, rules=(RuleHit("deadline-recheck-still-there", "; ".join(checked.failures)), *decision.rules)
         )
+    rules = [asdict(r) for r in decision.rules]
+    await unit.history(case.id, "deadline", decision.outcome.value, rules, {"deadline_id": deadline_id})
+    if decision.outcome is Outcome.REVIEW and may("deadline-hold", case.status):
+        held = case.transition("deadline-hold", unit.now, rules=tuple(decision.rule_names), needs_attention=True)
+        await unit.save(case, held)
         return
-    if decision.outcome is not Outcome.SUSPEND:
+    if decision.outcome is not Outcome.SUSPEND or not may("deadline-suspend", case.status):
         return
-    customer = await inventory.customer_row(conn, case["customer_id"]) if case["customer_id"] else None
-    services = await inventory.account_services(conn, case["customer_id"]) if customer else []
-    await conn.execute(
-        update(cases)
-        .where(cases.c.id == case_id)
-        .values(status="suspended", updated_at=now, rules=[r["name"] for r in rules])
-    )
-    case = await case_row(conn, case_id)
-    assert case is not None
-    decision = replace(decision, suspend_services=tuple(services or case["service_ids"]))
-    report = await first_report(conn, case_id)
-    plan = decision_commands(
-        decision, case, report, customer, settings, reasons=[r.reason for r in decision.rules], now=now
-    )
-    await commit_plan(conn, case_id, plan, now)
+    customer = await inventory.customer_row(unit.conn, case.customer_id) if case.customer_id else None
+    services = await inventory.account_services(unit.conn, customer["id"]) if customer else []
+    after = case.transition("deadline-suspend", unit.now, rules=tuple(decision.rule_names))
+    await unit.save(case, after)
+    decision = replace(decision, suspend_services=tuple(services or case.service_ids))
+    reasons = [r.reason for r in decision.rules]
+    plan = decision_commands(decision, after.as_dict(), report, customer, unit.settings, reasons=reasons, now=unit.now)
+    await unit.commit_plan(after, plan)
+
+
+async def _gone(
+    unit: Unit, case: Case, report: AbuseReport | None, hits: tuple[RuleHit, ...], deadline_id: int
+) -> None:
+    """Resolved at the deadline by our own re-check: the complainant and the customer are told."""
+    after = case.transition("deadline-gone", unit.now, rules=tuple(h.name for h in hits))
+    await unit.save(case, after)
+    await unit.history(case.id, "deadline", "resolve", [asdict(h) for h in hits], {"deadline_id": deadline_id})
+    plan = Plan()
+    customer = await inventory.customer_row(unit.conn, case.customer_id) if case.customer_id else None
+    ctx = {"outcome": "resolved", "passes": [h.reason for h in hits], "failures": []}
+    if customer and customer.get("email"):
+        plan.messages.append(
+            SendNotification(
+                case_id=case.id,
+                kind="customer-recheck",
+                to=customer["email"],
+                language=customer.get("language") or unit.settings.notify.default_language,
+                context=case_context(after.as_dict(), report, unit.settings, customer=customer) | ctx,
+            )
+        )
+    if report is not None and may_auto_answer(report) and report.reporter:
+        plan.messages.append(
+            SendNotification(
+                case_id=case.id,
+                kind="complainant-result",
+                to=report.reporter,
+                language=report.language or unit.settings.notify.default_language,
+                in_reply_to=report.message_id,
+                context=case_context(after.as_dict(), report, unit.settings, customer=None)
+                | {"outcome": "resolved", "status": "resolved", "evidence": "", "statement": None},
+            )
+        )
+    await unit.commit_plan(after, plan)
