@@ -10,12 +10,16 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from abuse_desk.database import is_current
 from core.broker import Broker
 from core.db import create_engine
 from core.errors import AbuseDeskError
-from core.settings import Settings
+from core.messages import utcnow
+from core.settings import Settings, weak_secret
+from policy.link_store import stored_link_secret
+from policy.sla import add_working_hours
 
 
 @dataclass(frozen=True)
@@ -44,9 +48,52 @@ def configuration(settings: Settings) -> list[Check]:
         )
     elif len(settings.web_token) < 16:
         out.append(Check("web token", "warn", "ABUSE_DESK_WEB_TOKEN is short: use a long random one (≥ 16 chars)"))
+    out += sla_calendar(settings)
+    if settings.dsa.link_secret and (problem := weak_secret(settings.dsa.link_secret)):
+        out.append(Check("link secret", "fail", f"ABUSE_DESK_LINK_SECRET / [dsa] link_secret: {problem}"))
+    elif settings.dsa.link_secret:
+        out.append(Check("link secret", "ok", "configured (ABUSE_DESK_LINK_SECRET / [dsa] link_secret)"))
     if "guest:guest@" in settings.amqp_url and urlsplit(settings.amqp_url).hostname not in ("127.0.0.1", "localhost"):
         out.append(Check("broker credentials", "warn", "RabbitMQ's guest account only works from localhost"))
     return out
+
+
+def sla_calendar(settings: Settings) -> list[Check]:
+    """The complainants' answer clock can be computed: a report received now gets a due time."""
+    sla = settings.policy.sla
+    try:
+        due = add_working_hours(utcnow(), sla.hours, sla)
+    except Exception as exc:  # the calendar is validated at load; this catches what only a computation shows
+        return [Check("sla calendar", "fail", f"[policy.sla] cannot be computed: {_plain(exc)}")]
+    days = ",".join(str(d) for d in sla.working_days)
+    return [
+        Check(
+            "sla calendar",
+            "ok",
+            f"{sla.hours:g} working hours, days {days}, {sla.day_start}–{sla.day_end} {sla.timezone},"
+            f" holidays {sla.holidays_country}: a report received now is due {due:%Y-%m-%d %H:%M} UTC",
+        )
+    ]
+
+
+async def link_secret(settings: Settings, engine: AsyncEngine) -> list[Check]:
+    """Without a configured link secret, the database must hold the generated one (created at first start)."""
+    if settings.dsa.link_secret:
+        return []
+    async with engine.connect() as conn:
+        stored = await stored_link_secret(conn)
+    if stored is None:
+        return [
+            Check(
+                "link secret",
+                "fail",
+                "no link secret: set ABUSE_DESK_LINK_SECRET (openssl rand -base64 48), or start a component once"
+                " to have one generated and kept in the database",
+            )
+        ]
+    if problem := weak_secret(stored):
+        return [Check("link secret", "fail", f"the link secret kept in the database is unusable: {problem}")]
+    return [Check("link secret", "ok", "generated at first start and kept in the database (table secrets)")]
 
 
 async def broker(settings: Settings) -> list[Check]:
@@ -100,7 +147,11 @@ async def database(settings: Settings) -> list[Check]:
             return [Check("database", "fail", f"cannot read the schema version: {_plain(exc)}")]
         if not current:
             return [Check("database", "fail", "the schema is not up to date: run `abuse-desk db upgrade`")]
-        return [Check("database", "ok", f"{_db_name(settings)} reachable and migrated")]
+        try:
+            secret = await link_secret(settings, engine)
+        except Exception as exc:
+            secret = [Check("link secret", "fail", f"cannot read the link secret from the database: {_plain(exc)}")]
+        return [Check("database", "ok", f"{_db_name(settings)} reachable and migrated"), *secret]
     finally:
         await engine.dispose()
 

@@ -59,11 +59,14 @@ class SmtpMailer:
         self.timeout = timeout
 
     async def send(self, raw: bytes, sender: str, recipient: str) -> None:
+        sender, recipient = ascii_domain(sender), ascii_domain(recipient)
+        utf8 = not (sender.isascii() and recipient.isascii())  # an internationalized local part: RFC 6531
         try:
             errors, _ = await aiosmtplib.send(
                 raw,
                 sender=sender,
                 recipients=[recipient],
+                mail_options=["SMTPUTF8"] if utf8 else None,
                 hostname=self.host,
                 port=self.port,
                 use_tls=self.use_tls,
@@ -73,6 +76,11 @@ class SmtpMailer:
                 cert_bundle=self.cafile,
                 timeout=self.timeout,
             )
+        except aiosmtplib.SMTPNotSupported as exc:
+            raise PermanentError(
+                f"the relay {self.host}:{self.port} does not offer SMTPUTF8, which the internationalized address"
+                f" {recipient if not recipient.isascii() else sender} needs: it cannot be reached through this relay"
+            ) from exc
         except aiosmtplib.SMTPRecipientsRefused as exc:
             raise _classify(exc.recipients[0].code if exc.recipients else 450, str(exc)) from exc
         except aiosmtplib.SMTPResponseException as exc:
@@ -82,6 +90,17 @@ class SmtpMailer:
         if errors:
             code, message = next(iter(errors.values()))
             raise _classify(code, message)
+
+
+def ascii_domain(address: str) -> str:
+    """The address with its domain in ASCII (IDNA A-labels), so that only a non-ASCII local part needs SMTPUTF8."""
+    local, at, domain = address.rpartition("@")
+    if not at or domain.isascii():
+        return address
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:
+        return address  # no ASCII form: SMTPUTF8 carries it as it is
 
 
 def _classify(code: int, text: str) -> Exception:

@@ -5,13 +5,17 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from core import domains
 from core.action_settings import DkimConfig, OutboundConfig, SuspendConfig
 from core.errors import ConfigError
+from core.report import FORMATS
 
 ENV_VARS: dict[str, str] = {
     "ABUSE_DESK_AMQP_URL": "amqp_url",
@@ -54,6 +58,47 @@ class SlaConfig(_Section):
     holidays_country: str = "FR"
     holidays_subdivision: str | None = None
     extra_closed_days: list[str] = Field(default_factory=list)  # ISO dates
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r}: use an IANA name such as Europe/Paris") from exc
+        return v
+
+    @field_validator("working_days")
+    @classmethod
+    def _working_days(cls, v: list[int]) -> list[int]:
+        if not v or any(not 0 <= d <= 6 for d in v) or len(set(v)) != len(v):
+            raise ValueError("working days are distinct numbers 0 (Monday) to 6 (Sunday), at least one")
+        return v
+
+    @field_validator("extra_closed_days")
+    @classmethod
+    def _closed_days(cls, v: list[str]) -> list[str]:
+        for day in v:
+            try:
+                date.fromisoformat(day)
+            except ValueError as exc:
+                raise ValueError(f"{day!r} is not an ISO date (YYYY-MM-DD)") from exc
+        return v
+
+    @model_validator(mode="after")
+    def _calendar(self) -> SlaConfig:
+        if self.day_start >= self.day_end:
+            raise ValueError(f"day_start ({self.day_start}) must be before day_end ({self.day_end})")
+        import holidays  # here, not at module level: only a configuration with an SLA pays for it
+
+        try:
+            holidays.country_holidays(self.holidays_country, subdiv=self.holidays_subdivision, years=2026)
+        except NotImplementedError as exc:
+            raise ValueError(
+                f"holidays_country {self.holidays_country!r} / holidays_subdivision {self.holidays_subdivision!r}"
+                f" is not known to the holidays library: {exc}"
+            ) from exc
+        return self
 
 
 Severity = Literal["low", "medium", "high", "critical"]
@@ -124,22 +169,84 @@ class PolicyConfig(_Section):
     sla: SlaConfig = Field(default_factory=SlaConfig)
 
 
+# The report formats each kind of reporter sends when an entry names none (a person's text is never one of them).
+DEFAULT_FORMATS: dict[str, tuple[str, ...]] = {
+    "feedback-loop": ("arf",),
+    "cert": ("xarf-v0", "xarf-v4", "shadowserver"),
+    "blocklist": ("spamcop", "arf", "xarf-v0", "xarf-v4"),
+    "provider": ("arf", "xarf-v0", "xarf-v4"),
+    "other": ("xarf-v0", "xarf-v4"),
+}
+
+
 class TrustedReporter(_Section):
-    """A reporter whose authenticated reports are taken as confirmed (feedback loops, CERTs, blocklists)."""
+    """A reporter whose authenticated reports are taken as confirmed (feedback loops, CERTs, blocklists).
+
+    An exact identity: the sender addresses it writes from (believed with an aligned DKIM signature or an
+    aligned SPF pass), and/or DKIM d= domains only it signs with; and the formats it sends. `domains`
+    (the From domains, subdomains included) is still read, but never a mailbox provider's domain:
+    anybody has an address there, and a person writing from one is a person.
+    """
 
     name: str
-    domains: list[str]  # the From / DKIM d= domains it signs with (subdomains included)
+    addresses: list[str] = Field(default_factory=list)
+    dkim_domains: list[str] = Field(default_factory=list)
+    domains: list[str] = Field(default_factory=list)
+    formats: list[str] | None = None  # None: DEFAULT_FORMATS of the kind
     kind: Literal["feedback-loop", "cert", "blocklist", "provider", "other"] = "other"
+
+    @field_validator("addresses")
+    @classmethod
+    def _addresses(cls, v: list[str]) -> list[str]:
+        out = [a.strip().lower() for a in v]
+        bad = [a for a in out if a.count("@") != 1 or any(c.isspace() for c in a) or a.startswith("@")]
+        if bad:
+            raise ValueError(f"not a mail address: {', '.join(bad)}")
+        return out
+
+    @field_validator("dkim_domains", "domains")
+    @classmethod
+    def _domains(cls, v: list[str]) -> list[str]:
+        out = [domains.normalize_domain(d) for d in v]
+        if any("." not in d for d in out):
+            raise ValueError("each entry must be a domain name such as reports.example.net")
+        return out
+
+    @field_validator("formats")
+    @classmethod
+    def _formats(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and (unknown := sorted(set(v) - set(FORMATS))):
+            raise ValueError(f"unknown format(s) {', '.join(unknown)}: use {', '.join(FORMATS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _identity(self) -> TrustedReporter:
+        if not (self.addresses or self.dkim_domains or self.domains):
+            raise ValueError(f"reporter {self.name!r}: name its exact addresses and/or dkim_domains")
+        shared = [d for d in [*self.domains, *self.dkim_domains] if domains.is_mailbox_provider(d)]
+        if shared:
+            raise ValueError(
+                f"reporter {self.name!r}: {', '.join(shared)} is a mailbox provider anybody can write from:"
+                " trust its exact sender addresses instead (addresses = [...])"
+            )
+        return self
+
+    @property
+    def accepted_formats(self) -> tuple[str, ...]:
+        """The formats this reporter sends (its own list, else its kind's)."""
+        return tuple(self.formats) if self.formats is not None else DEFAULT_FORMATS[self.kind]
 
 
 def _default_reporters() -> list[TrustedReporter]:
     return [
         TrustedReporter(
-            name="Yahoo/AOL complaint feedback loop", domains=["arf.mail.yahoo.com", "aol.net"], kind="feedback-loop"
+            name="Yahoo/AOL complaint feedback loop",
+            addresses=["feedback@arf.mail.yahoo.com", "scomp@aol.net"],
+            kind="feedback-loop",
         ),
-        TrustedReporter(name="Microsoft JMRP", domains=["hotmail.com"], kind="feedback-loop"),
+        TrustedReporter(name="Microsoft JMRP", addresses=["staff@hotmail.com"], kind="feedback-loop"),
         TrustedReporter(name="Validity (Return Path) hosted FBLs", domains=["senderscore.net"], kind="feedback-loop"),
-        TrustedReporter(name="SpamCop", domains=["spamcop.net"], kind="blocklist"),
+        TrustedReporter(name="SpamCop", domains=["reports.spamcop.net"], kind="blocklist"),
         TrustedReporter(name="Spamhaus", domains=["spamhaus.org"], kind="blocklist"),
         TrustedReporter(name="abuse.ch", domains=["abuse.ch"], kind="cert"),
         TrustedReporter(name="Shadowserver", domains=["shadowserver.org"], kind="cert"),
@@ -161,6 +268,14 @@ class TrustConfig(_Section):
     resolve_urls: bool = True
 
 
+class ReceiptLimits(_Section):
+    """How many automatic mails one complainant address, and one domain, may get within the window."""
+
+    per_address: int = Field(default=5, ge=1)
+    per_domain: int = Field(default=200, ge=1)
+    window_hours: float = Field(default=24.0, gt=0, le=24 * 31)
+
+
 class NotifyConfig(_Section):
     """Outgoing notification mails."""
 
@@ -171,6 +286,7 @@ class NotifyConfig(_Section):
     retry_seconds: list[int] = Field(default_factory=lambda: [60, 300, 1800, 3600, 14400, 43200, 86400])
     give_up_after_days: float = 5.0
     ops_address: str = "abuse-ops@localhost"  # ops alerts (action failed, SLA near/past)
+    receipts: ReceiptLimits = Field(default_factory=ReceiptLimits)  # [notify.receipts]: against backscatter floods
     dkim: DkimConfig | None = None
 
 
@@ -215,8 +331,10 @@ class DsaConfig(_Section):
     clauses: dict[str, str] = Field(default_factory=_default_clauses)
     legal_grounds: dict[str, str] = Field(default_factory=_default_legal)
     public_url: str = "http://127.0.0.1:8025"  # where the customers' statement links point (the web component)
-    link_secret: str = "change-me"  # ABUSE_DESK_LINK_SECRET; signs the customers' statement links
-    link_days: int = Field(default=14, gt=0)
+    # ABUSE_DESK_LINK_SECRET; signs the customers' statement links. Empty: generated at first start and
+    # kept in the database (`secrets`), so every replica signs alike. A weak one is refused.
+    link_secret: str = ""
+    link_days: int = Field(default=14, gt=0, le=366)
     extension_hours: float = Field(default=24.0, gt=0)  # "I need more time": once per case
     contest_sla_hours: float = Field(default=8.0, gt=0)  # working hours to review a contest
     reminder_before_hours: float = Field(default=6.0, gt=0)
@@ -229,6 +347,29 @@ class BrokerConfig(_Section):
     prefetch: int = Field(default=20, gt=0)
     connect_attempts: int = Field(default=30, gt=0)
     retry_delay: float = Field(default=1.0, ge=0)
+
+    @field_validator("link_secret")
+    @classmethod
+    def _strong_secret(cls, v: str) -> str:
+        if v and (problem := weak_secret(v)):
+            raise ValueError(f"{problem}; leave it unset to have one generated and kept in the database")
+        return v
+
+
+MIN_SECRET_LENGTH = 32
+_PLACEHOLDERS = ("change-me", "changeme", "change_me", "secret", "password", "example", "replace")
+
+
+def weak_secret(value: str) -> str | None:
+    """Why a configured secret is too weak to sign anything with (None if it will do)."""
+    lowered = value.strip().lower()
+    if any(word in lowered for word in _PLACEHOLDERS) and len(set(lowered)) < 20:
+        return "the link secret is a placeholder"
+    if len(value) < MIN_SECRET_LENGTH:
+        return f"the link secret is too short ({len(value)} characters, at least {MIN_SECRET_LENGTH})"
+    if len(set(value)) < 10:
+        return "the link secret repeats a few characters: use a random one (openssl rand -base64 32)"
+    return None
 
 
 class Settings(_Section):

@@ -1,7 +1,9 @@
 """Who really sent a report: every DKIM signature verified, and whether one is aligned with the From domain.
 
 DNS is injected (`TxtLookup`, dkimpy's dnsfunc shape) so the check runs offline in tests and with
-pinned keys; at most MAX_SIGNATURES signatures are tried per mail.
+pinned keys; at most MAX_SIGNATURES signatures are tried per mail. Alignment is DMARC's relaxed
+alignment: the signer and the author share an organizational domain (Public Suffix List,
+`core.domains`); a mail with several From fields or authors has no author domain (DMARC rejects it).
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from collections.abc import Callable
 
 import dkim
 
+from core import domains
 from core.report import ReportAuth
 
 TxtLookup = Callable[..., bytes | None]  # dnsfunc(name: bytes, timeout=...) -> TXT record or None
 MAX_SIGNATURES = 5
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _FROM = re.compile(rb"^from:[ \t]*((?:.*)(?:\r?\n[ \t].*)*)", re.I | re.M)
-_ADDR = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@([A-Za-z0-9.-]+\.[A-Za-z]{2,63})")
+_ADDR = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@((?:[\w-]+\.)+[\w-]{2,63})")
 _SIG = re.compile(rb"^dkim-signature:", re.I | re.M)
 _D_TAG = re.compile(rb"(?:^|;)\s*d\s*=\s*([^;\s]+)", re.I)
 
@@ -25,17 +28,24 @@ _D_TAG = re.compile(rb"(?:^|;)\s*d\s*=\s*([^;\s]+)", re.I)
 def from_domain(raw: bytes) -> str | None:
     """Domain of the header From address (the identity DMARC-style alignment is checked against)."""
     head = raw[: _end_of_headers(raw)]
-    match = _FROM.search(head)
-    if not match:
-        return None
-    found = _ADDR.findall(match.group(1).decode("utf-8", "replace"))
-    return found[-1].lower().rstrip(".") if found else None
+    fields = _FROM.findall(head)
+    if len(fields) != 1:
+        return None  # no author, or several From fields: which one the reader sees is anybody's guess
+    found = {domains.normalize_domain(d) for d in _ADDR.findall(_unquoted(fields[0].decode("utf-8", "replace")))}
+    return found.pop() if len(found) == 1 else None
 
 
 def aligned(signer: str, author: str) -> bool:
-    """Relaxed alignment: the same domain, or one a subdomain of the other."""
-    signer, author = signer.lower().rstrip("."), author.lower().rstrip(".")
-    return signer == author or author.endswith("." + signer) or signer.endswith("." + author)
+    """Relaxed alignment (DMARC): the same organizational domain per the Public Suffix List."""
+    return domains.aligned(signer, author)
+
+
+def _unquoted(value: str) -> str:
+    """The address part of the From field: inside <...> when there is one, never a display name or comment."""
+    value = re.sub(r'"(?:[^"\\]|\\.)*"', " ", value)
+    value = re.sub(r"\([^()]*\)", " ", value)
+    angles = re.findall(r"<([^<>]*)>", value)
+    return " ".join(angles) if angles else value
 
 
 def authenticate(raw: bytes, dns_txt: TxtLookup) -> ReportAuth:

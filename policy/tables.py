@@ -168,3 +168,29 @@ ops_alerts = Table(  # policy/alerts.py: one ops alert per case and cause, ever
     Column("message_id", String(64), nullable=False),  # the alert mail's command
     UniqueConstraint("case_id", "cause", name="uq_ops_alerts_case_cause"),
 )
+
+# Trust and secrets (migration 0010): secrets every replica shares, single-use customer answers, receipt counters.
+secrets = Table(
+    "secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),  # e.g. "link_secret"
+    Column("value", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+link_uses = Table(  # policy/link_store.py: a form nonce, or "one answer of this kind through this link"
+    "link_uses",
+    metadata,
+    Column("key", String(64), primary_key=True),  # a SHA-256 digest (policy/links.py), never the token itself
+    Column("case_id", String(32), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+)
+
+receipt_counts = Table(  # policy/receipt_limits.py: receipts per address and per domain, one row per hour
+    "receipt_counts",
+    metadata,
+    Column("key", String(330), primary_key=True),  # "address:a@b.example" or "domain:b.example"
+    Column("bucket", UTCDateTime, primary_key=True),  # the hour (UTC)
+    Column("count", Integer, nullable=False, default=0),
+)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import dkim
 
+from core.settings import DEFAULT_FORMATS
+
 KEYS = Path(__file__).parent / "keys"
 SELECTOR = "test"
 
@@ -33,4 +35,6 @@ def toml_trust(domains: dict[str, str]) -> str:
     lines += [f'"{dns_name(d)}" = "{txt_record()}"' for d in domains]
     for domain, kind in domains.items():
         lines += ["[[trust.reporters]]", f'name = "{domain}"', f'domains = ["{domain}"]', f'kind = "{kind}"']
+        # the test reporters also write by hand (the default formats of a kind are machine formats only)
+        lines.append("formats = [" + ", ".join(f'"{f}"' for f in (*DEFAULT_FORMATS[kind], "freetext")) + "]")
     return "\n".join(lines) + "\n"

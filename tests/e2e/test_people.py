@@ -87,7 +87,7 @@ def desk(tmp_path_factory: pytest.TempPathFactory, site: Site) -> Iterator[Desk]
             "ABUSE_DESK_WEB_LISTEN": f"127.0.0.1:{web}",
             "ABUSE_DESK_WEB_TOKEN": "ops-token",
             "ABUSE_DESK_PUBLIC_URL": f"http://127.0.0.1:{web}",
-            "ABUSE_DESK_LINK_SECRET": "a-long-random-secret",
+            "ABUSE_DESK_LINK_SECRET": "e2e-link-secret-Qm7Xw2Lp9Rt4Vz8Kc3Nb6",
         },
     )
     d.cli("inventory", "import", "inventory.json")

@@ -13,25 +13,27 @@ from policy import statements, transparency
 from policy.links import LinkError, make_token, read_token
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+SECRET = "s3cret-0123456789-abcdefghijklmnopqrstuvwxyz"
+OTHER_SECRET = "another-secret-ABCDEFGHIJKLMNOPQRSTUVWXYZ-9876543210"
 
 
 def test_a_link_round_trips_until_it_expires() -> None:
-    token = make_token("s3cret", "AD-1", "C1", NOW + timedelta(days=14))
-    claims = read_token("s3cret", token, NOW)
+    token = make_token(SECRET, "AD-1", "C1", NOW + timedelta(days=14))
+    claims = read_token(SECRET, token, NOW)
     assert (claims.case_id, claims.customer_id, claims.purpose) == ("AD-1", "C1", "statement")
     with pytest.raises(LinkError, match="expired"):
-        read_token("s3cret", token, NOW + timedelta(days=15))
+        read_token(SECRET, token, NOW + timedelta(days=15))
 
 
 @pytest.mark.parametrize(
     "mangle", [lambda t: t[:-2] + "AA", lambda t: "x" + t, lambda t: t.replace(".", ""), str.upper]
 )
 def test_a_forged_or_broken_link_is_refused(mangle) -> None:  # type: ignore[no-untyped-def]
-    token = make_token("s3cret", "AD-1", "C1", NOW + timedelta(days=1))
+    token = make_token(SECRET, "AD-1", "C1", NOW + timedelta(days=1))
     with pytest.raises(LinkError):
-        read_token("s3cret", mangle(token), NOW)
+        read_token(SECRET, mangle(token), NOW)
     with pytest.raises(LinkError):
-        read_token("another secret", token, NOW)
+        read_token(OTHER_SECRET, token, NOW)
 
 
 def test_a_statement_of_reasons_has_every_element() -> None:

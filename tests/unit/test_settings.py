@@ -19,9 +19,10 @@ def test_the_example_configuration_is_valid_and_holds_the_defaults() -> None:
 
 
 def test_the_environment_overrides_the_file() -> None:
-    env = {"ABUSE_DESK_SMTP_LISTEN": "0.0.0.0:25", "ABUSE_DESK_PREFIX": "staging.", "ABUSE_DESK_LINK_SECRET": "s"}
+    secret = "Zq8-wN3vT1xK7mR2pL9sB4cY6hJ0dF5gA_e"
+    env = {"ABUSE_DESK_SMTP_LISTEN": "0.0.0.0:25", "ABUSE_DESK_PREFIX": "staging.", "ABUSE_DESK_LINK_SECRET": secret}
     settings = load_settings(EXAMPLE, environ=env)
-    assert (settings.smtp_listen, settings.prefix, settings.dsa.link_secret) == ("0.0.0.0:25", "staging.", "s")
+    assert (settings.smtp_listen, settings.prefix, settings.dsa.link_secret) == ("0.0.0.0:25", "staging.", secret)
 
 
 @pytest.mark.parametrize(
