@@ -10,17 +10,12 @@ from typing import Any, Literal
 
 from sqlalchemy import (
     Column,
-    DateTime,
-    FromClause,
     Integer,
     LargeBinary,
     MetaData,
     SmallInteger,
     String,
     Table,
-    and_,
-    column,
-    or_,
     select,
     text,
 )
@@ -101,7 +96,15 @@ _name_probe = Table(
     Column("qat", UTCDateTime),
     prefixes=["TEMPORARY"],
 )
-_PG_TYPES = {Integer: "INTEGER[]", SmallInteger: "SMALLINT[]", LargeBinary: "BYTEA[]", String: "TEXT[]"}
+_PG_TYPES = {
+    "qidx": "INTEGER[]",
+    "fam": "SMALLINT[]",
+    "plen": "SMALLINT[]",
+    "pkey": "BYTEA[]",
+    "qat": "TIMESTAMPTZ[]",
+    "rtype": "TEXT[]",
+    "name": "TEXT[]",
+}
 
 
 def _address(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -150,30 +153,40 @@ async def _prefix_lengths(conn: AsyncConnection) -> dict[int, list[int]]:
     return found
 
 
-async def _probe_source(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> FromClause:
-    """The probe rows as a FROM item: a filled temporary table (SQLite) or unnest() of arrays (PostgreSQL)."""
+_VALID = "(r.valid_from IS NULL OR r.valid_from <= p.qat) AND (r.valid_to IS NULL OR r.valid_to > p.qat)"
+_SQLITE_SQL = f"""SELECT p.qidx, r.service_id, s.customer_id, r.type, r.value, r.prefix_len
+FROM {{probes}} p CROSS JOIN resources r ON {{on}} JOIN services s ON s.id = r.service_id WHERE {_VALID}"""
+_PG_SQL = f"""SELECT p.qidx, m.* FROM unnest({{casts}}) AS p({{names}}) CROSS JOIN LATERAL (
+SELECT r.service_id, s.customer_id, r.type, r.value, r.prefix_len
+FROM resources r JOIN services s ON s.id = r.service_id WHERE {{on}} AND {_VALID} OFFSET 0) m"""
+_ADDR_ON = "r.addr_family = p.fam AND r.prefix_len = p.plen AND r.range_start = p.pkey"  # ix_resources_range
+_NAME_ON = "r.type = p.rtype AND r.value = p.name"  # ix_resources_type_value
+
+
+async def _matches(conn: AsyncConnection, table: Table, on: str, rows: list[dict[str, Any]]) -> list[tuple[int, Any]]:
+    """Join the probe rows with the resources valid at each probe's time, one index seek per probe, never a scan.
+
+    PostgreSQL: the probes are arrays unnest()ed in the FROM clause (one parameter per column, whatever the batch),
+    and a LATERAL subquery with OFFSET 0 (not flattened) makes each probe a parametrised index scan; a hash join
+    would read every network. SQLite: a temporary table (per connection, outside the main database's locks) and
+    CROSS JOIN, which in SQLite keeps the probes as the outer loop (without statistics it would scan resources).
+    """
+    if not rows:
+        return []
+    names = [c.name for c in table.columns]
     if conn.dialect.name == "postgresql":
-        names = [c.name for c in table.columns]
-        casts = ", ".join(
-            f"CAST(:{n} AS {'TIMESTAMPTZ[]' if n == 'qat' else _PG_TYPES[type(table.c[n].type)]})" for n in names
-        )
-        columns = [column(n, DateTime(timezone=True) if n == "qat" else table.c[n].type) for n in names]
-        arrays = {n: [r[n] for r in rows] for n in names}
-        stmt = text(f"SELECT * FROM unnest({casts}) AS p({', '.join(names)})").bindparams(**arrays)
-        return stmt.columns(*columns).subquery("p")
+        casts = ", ".join(f"CAST(:{n} AS {_PG_TYPES[n]})" for n in names)
+        stmt = text(_PG_SQL.format(casts=casts, names=", ".join(names), on=on))
+        result = await conn.execute(stmt, {n: [r[n] for r in rows] for n in names})
+        return [(r.qidx, r) for r in result]
     cols = ", ".join(f"{c.name} {c.type.compile(dialect=conn.dialect)}" for c in table.columns)
     await conn.execute(text(f"CREATE TEMP TABLE IF NOT EXISTS {table.name} ({cols})"))
     await conn.execute(table.delete())
-    if rows:
-        await conn.execute(table.insert(), rows)
-    return table
-
-
-def _valid_at(at: Any) -> Any:
-    return and_(
-        or_(resources.c.valid_from.is_(None), resources.c.valid_from <= at),
-        or_(resources.c.valid_to.is_(None), resources.c.valid_to > at),
-    )
+    await conn.execute(table.insert(), rows)
+    result = await conn.execute(text(_SQLITE_SQL.format(probes=table.name, on=on)))
+    found = [(r.qidx, r) for r in result]
+    await conn.execute(table.delete())
+    return found
 
 
 async def _address_matches(
@@ -186,30 +199,9 @@ async def _address_matches(
             continue
         bits = addr.max_prefixlen
         for plen in lengths.get(addr.version, []):
-            net = (int(addr) >> (bits - plen)) << (bits - plen) if plen < bits else int(addr)
+            net = (int(addr) >> (bits - plen)) << (bits - plen)
             rows.append({"qidx": idx, "fam": addr.version, "plen": plen, "pkey": to_bytes(net), "qat": q.at})
-    if not rows:
-        return []
-    p = await _probe_source(conn, _addr_probe, rows)
-    stmt = (
-        select(p.c.qidx, resources.c.service_id, services.c.customer_id, resources.c.type, resources.c.value)
-        .add_columns(resources.c.prefix_len)
-        .select_from(
-            p.join(
-                resources,
-                and_(
-                    resources.c.addr_family == p.c.fam,
-                    resources.c.prefix_len == p.c.plen,
-                    resources.c.range_start == p.c.pkey,
-                ),
-            ).join(services, services.c.id == resources.c.service_id)
-        )
-        .where(resources.c.type.in_(["ip", "cidr"]), _valid_at(p.c.qat))
-    )
-    found = [(r.qidx, r) for r in await conn.execute(stmt)]
-    if conn.dialect.name == "sqlite":
-        await conn.execute(_addr_probe.delete())
-    return found
+    return await _matches(conn, _addr_probe, _ADDR_ON, rows)
 
 
 async def _name_matches(conn: AsyncConnection, chunk: list[tuple[int, Query]]) -> list[tuple[int, Any]]:
@@ -223,23 +215,7 @@ async def _name_matches(conn: AsyncConnection, chunk: list[tuple[int, Query]]) -
             name = name.rsplit("@", 1)[1]
         if name:
             rows += [{"qidx": idx, "rtype": "domain", "name": s, "qat": q.at} for s in _domain_suffixes(name)]
-    if not rows:
-        return []
-    p = await _probe_source(conn, _name_probe, rows)
-    stmt = (
-        select(p.c.qidx, resources.c.service_id, services.c.customer_id, resources.c.type, resources.c.value)
-        .add_columns(resources.c.prefix_len)
-        .select_from(
-            p.join(resources, and_(resources.c.type == p.c.rtype, resources.c.value == p.c.name)).join(
-                services, services.c.id == resources.c.service_id
-            )
-        )
-        .where(_valid_at(p.c.qat))
-    )
-    found = [(r.qidx, r) for r in await conn.execute(stmt)]
-    if conn.dialect.name == "sqlite":
-        await conn.execute(_name_probe.delete())
-    return found
+    return await _matches(conn, _name_probe, _NAME_ON, rows)
 
 
 def _specificity(row: Any) -> tuple[int, int, str, str]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -234,21 +234,36 @@ async def test_the_old_lookup_api_answers_from_the_batch_lookup(engine: AsyncEng
 
 
 @pytest.mark.databases("sqlite")
-async def test_address_probes_seek_the_range_index_instead_of_scanning(engine: AsyncEngine) -> None:
+async def test_address_and_name_probes_seek_the_indexes_of_resources_never_scan_it(engine: AsyncEngine) -> None:
     await load(
-        engine, inventory([{"service_id": "S1", "type": "cidr", "value": f"198.18.{i}.0/29"} for i in range(50)])
+        engine,
+        inventory(
+            [{"service_id": "S1", "type": "cidr", "value": f"198.18.{i}.0/29"} for i in range(50)]
+            + [{"service_id": "S2", "type": "domain", "value": "shop.example"}]
+        ),
     )
+    seen: list[tuple[str, Any]] = []
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def capture(_c: Any, _cur: Any, statement: str, parameters: Any, _ctx: Any, _many: bool) -> None:
+        if "r.addr_family = p.fam" in statement or "r.type = p.rtype" in statement:
+            seen.append((statement, parameters))
+
     async with engine.connect() as conn:
-        await lookup_batch(conn, [Query("ip", "198.18.1.1", NOW)])  # creates the probe table
-        plan = await conn.execute(
-            text(
-                "EXPLAIN QUERY PLAN SELECT r.id FROM inventory_addr_probe p JOIN resources r"
-                " ON r.addr_family = p.fam AND r.prefix_len = p.plen AND r.range_start = p.pkey"
-            )
-        )
-        details = " ".join(str(row[-1]) for row in plan)
-    assert "ix_resources_range" in details, details
-    assert "SCAN r" not in details and "SCAN resources" not in details, details
+        await lookup_batch(conn, [Query("ip", "198.18.1.1", NOW), Query("domain", "www.shop.example", NOW)])
+        event.remove(engine.sync_engine, "before_cursor_execute", capture)
+        raw = (await conn.get_raw_connection()).driver_connection
+        assert raw is not None
+        plans = []
+        for statement, parameters in seen:
+            await raw.execute("CREATE TEMP TABLE IF NOT EXISTS inventory_addr_probe (qidx, fam, plen, pkey, qat)")
+            await raw.execute("CREATE TEMP TABLE IF NOT EXISTS inventory_name_probe (qidx, rtype, name, qat)")
+            cursor = await raw.execute("EXPLAIN QUERY PLAN " + statement, parameters)
+            plans.append(" | ".join(str(row[-1]) for row in await cursor.fetchall()))
+    assert len(plans) == 2
+    assert "SEARCH r USING INDEX ix_resources_range" in plans[0], plans[0]
+    assert "SEARCH r USING INDEX ix_resources_type_value" in plans[1], plans[1]
+    assert not any("SCAN r" in p for p in plans), plans
 
 
 async def test_customer_files_and_account_services_come_in_one_batch(engine: AsyncEngine) -> None:
@@ -380,8 +395,10 @@ async def test_identity_verified_as_the_string_false_is_rejected_never_stored_tr
     assert [rows[c]["identity_verified"] for c in ("C1", "C2", "C3")] == [True, False, False]
 
 
-async def test_a_file_with_one_error_imports_nothing_through_the_command(settings: Settings, tmp_path: Path) -> None:
-    from abuse_desk import ops  # the composition root, imported where it is used
+async def test_a_file_with_one_error_imports_nothing_through_the_command(
+    settings: Settings, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    from abuse_desk import ops  # the composition root, imported where it is used; `engine` empties the inventory
 
     data = inventory([{"service_id": "S1", "type": "ip", "value": "192.0.2.1"}])
     data["resources"].append({"service_id": "S1", "type": "ip", "value": "192.0.2.300"})
