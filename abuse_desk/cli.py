@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from abuse_desk.cli_desk import register as register_desk_commands
 from abuse_desk.cli_operate import register as register_operator_commands
 from core.errors import AbuseDeskError, ConfigError
 from core.logging import configure_logging
@@ -37,8 +38,10 @@ err = Console(stderr=True)
 
 
 def _settings() -> Settings:
+    from abuse_desk.home import anchored
+
     try:
-        return load_settings()
+        return anchored(load_settings())  # ./var under the desk's home, wherever the command runs (README)
     except ConfigError as exc:
         err.print(f"[bold red]configuration error:[/] {exc}")
         raise typer.Exit(2) from exc
@@ -73,7 +76,7 @@ def run(log_level: str = "INFO") -> None:
 
 @app.command("serve")
 def serve_one(component: str, log_level: str = "INFO") -> None:
-    """One component: smtp, normalize, policy, scheduler, suspend, notify, web."""
+    """One component: smtp, normalize, policy, scheduler, suspend, notify, postfix-policy, web."""
     from abuse_desk.runtime import COMPONENTS, PLANNED, serve
 
     if component in PLANNED:
@@ -84,8 +87,14 @@ def serve_one(component: str, log_level: str = "INFO") -> None:
         raise typer.Exit(2)
     settings = _settings()
     if component == "web" and not settings.web_token:
-        err.print("[bold red]the ops web page needs a token:[/] set ABUSE_DESK_WEB_TOKEN (a long random string)")
-        raise typer.Exit(2)
+        from abuse_desk import ops
+
+        if not _run(ops.has_admin(settings)):
+            err.print(
+                "[bold red]nobody could sign in on the ops web page:[/] add an admin with `abuse-desk operators add"
+                " NAME --role admin`, or set ABUSE_DESK_WEB_TOKEN (a long random string) to sign in as bootstrap"
+            )
+            raise typer.Exit(2)
     configure_logging(log_level)
     _run(serve(settings, (component,)))
 
@@ -126,81 +135,6 @@ def inventory_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=
     )
 
 
-@cases_app.command("list")
-def cases_list(
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-    status: Annotated[str | None, typer.Option("--status")] = None,
-    sla: Annotated[str | None, typer.Option("--sla", help="answered[-on-time|-late], ok, due-soon, ...")] = None,
-) -> None:
-    """Cases, newest first."""
-    from abuse_desk import ops
-
-    rows = _run(ops.list_cases(_settings(), status, sla))
-    if as_json:
-        sys.stdout.write(_dump(rows) + "\n")
-        return
-    table = Table("id", "status", "category", "customer", "reports", "opened", "SLA due", "deadline", "rules")
-    for r in rows:
-        table.add_row(
-            r["id"],
-            r["status"],
-            r["category"],
-            r["customer_id"] or "-",
-            str(r["report_count"]),
-            _short(r["opened_at"]),
-            f"{_short(r['sla_due_at'])} ({r['sla_state']})",
-            _short(r["deadline_at"]),
-            ", ".join(r["rules"]),
-        )
-    console.print(table)
-
-
-def _short(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
-
-
-@cases_app.command("show")
-def cases_show(case_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """One case with its reports and history."""
-    from abuse_desk import ops
-
-    case = _run(ops.show_case(_settings(), case_id))
-    if as_json:
-        sys.stdout.write(_dump(case) + "\n")
-        return
-    from policy.queries import LIST_FIELDS
-
-    for key in LIST_FIELDS:
-        console.print(f"[bold]{key}[/]: {case[key]}")
-    console.print("[bold]history[/]:")
-    for h in case["history"]:
-        rules = "; ".join(f"{r['name']}: {r['reason']}" for r in h["rules"])
-        console.print(f"  {_short(h['at'])} {h['kind']} {h['outcome'] or ''} {rules}")
-
-
-def _case_action(action: str) -> Any:
-    def command(
-        case_id: str, reason: Annotated[str, typer.Option("--reason", help="why (kept in the audit trail)")]
-    ) -> None:
-        from abuse_desk import ops
-
-        case = _run(ops.case_action(_settings(), case_id, action, reason))
-        console.print(f"case {case['id']} is now {case['status']}")
-
-    command.__doc__ = {
-        "resolve": "The customer fixed it: no suspension at the deadline.",
-        "confirm": "Facts verified by a human: apply the policy.",
-        "reject": "Not founded: close it (the complainant is told).",
-        "lift": "Support lifts the suspension (the customer is told); a pending contest is recorded as reversed.",
-        "uphold": "A contest of the case was reviewed and the measure stands.",
-    }[action]
-    return command
-
-
-for _action in ("resolve", "confirm", "reject", "lift", "uphold"):
-    cases_app.command(_action)(_case_action(_action))
-
-
 @scheduler_app.command("tick")
 def scheduler_tick(now: Annotated[str | None, typer.Option("--now", help="ISO 8601; default: now")] = None) -> None:
     """Fire the deadlines due at that time."""
@@ -233,31 +167,6 @@ def queues(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     for s in stats:
         table.add_row(s["queue"], str(s["messages"]), str(s["consumers"]), f"[red]{s['dead']}[/]" if s["dead"] else "0")
     console.print(table)
-
-
-@dead_app.command("list")
-def dead_list(queue: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Dead letters of a queue (they stay where they are)."""
-    from abuse_desk import ops
-
-    letters = _run(ops.dead_list(_settings(), queue))
-    if as_json:
-        sys.stdout.write(_dump(letters) + "\n")
-        return
-    for d in letters:
-        console.print(f"{d['message_id']} {d['type']} reason={d['reason']} deliveries={d['delivery_count']}")
-    console.print(f"{len(letters)} dead letter(s) in {queue}")
-
-
-@dead_app.command("replay")
-def dead_replay(queue: str) -> None:
-    """Put a queue's dead letters back to work (after the fix)."""
-    from abuse_desk import ops
-    from abuse_desk.cli_operate import progress_bar
-
-    with progress_bar(f"replaying {queue}.dead") as progress:
-        moved = _run(ops.dead_replay(_settings(), queue, progress))
-    console.print(f"replayed {moved} message(s) into {queue}")
 
 
 @db_app.command("upgrade")

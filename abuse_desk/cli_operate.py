@@ -41,9 +41,10 @@ def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
 def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Check configuration, broker, database and mail-out; exit 1 when something is wrong."""
     from abuse_desk.doctor import Check, examine
+    from abuse_desk.home import anchored
 
     try:
-        settings = load_settings()
+        settings = anchored(load_settings())
     except ConfigError as exc:
         found = [Check("configuration", "fail", str(exc))]
     else:

@@ -10,20 +10,34 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from abuse_desk import deadletters
 from abuse_desk.database import upgrade
+from abuse_desk.home import home_dir, sqlite_file
 from core.broker import Broker
 from core.db import create_engine
 from core.errors import AbuseDeskError, TransientError
 from core.messages import utcnow
 from core.settings import Settings
 from policy import inventory, outbox, queries
-from policy import ops as policy_ops
 from policy.scheduler import fire_due
 
 
+class NoDatabase(AbuseDeskError):
+    """A read-only command found no database where the settings point (it would have created an empty one)."""
+
+
 @asynccontextmanager
-async def database(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    """An engine on the configured database, migrated to the latest schema."""
+async def database(settings: Settings, *, read_only: bool = False) -> AsyncIterator[AsyncEngine]:
+    """An engine on the configured database, migrated to the latest schema.
+
+    A read-only command (`cases list`, `dead list`, ...) refuses to create a SQLite file that does not exist."""
+    file = sqlite_file(settings.database_url)
+    if read_only and file is not None and not file.exists():
+        raise NoDatabase(
+            f"no database at {file}: the desk's data lives under its home ({home_dir()}: ABUSE_DESK_HOME, else the"
+            " folder of ABUSE_DESK_CONFIG, else the current folder). Run the command from the desk's folder, set"
+            " ABUSE_DESK_HOME, or create it with `abuse-desk db upgrade`."
+        )
     engine = create_engine(settings.database_url)
     try:
         await upgrade(engine)
@@ -63,23 +77,41 @@ async def import_inventory(
         return await inventory.import_inventory(conn, data, progress=step)
 
 
-async def list_cases(settings: Settings, status: str | None, sla: str | None = None) -> list[dict[str, Any]]:
-    async with database(settings) as engine, engine.connect() as conn:
-        return await queries.list_cases(conn, status, sla=sla)
+async def list_cases(
+    settings: Settings,
+    status: str | None,
+    sla: str | None = None,
+    *,
+    search: str | None = None,
+    sort: str = queries.DEFAULT_SORT,
+    limit: int = 1000,
+    offset: int = 0,
+    attention: str | None = None,
+) -> list[dict[str, Any]]:
+    """Cases for `cases list` (design §5 keys, plus customer_name, indicators, attention)."""
+    async with database(settings, read_only=True) as engine, engine.connect() as conn:
+        rows, _total = await queries.find_cases(
+            conn, status=status, sla=sla, search=search, sort=sort, limit=limit, offset=offset, attention=attention
+        )
+        return rows
 
 
 async def show_case(settings: Settings, case_id: str) -> dict[str, Any]:
-    async with database(settings) as engine, engine.connect() as conn:
+    async with database(settings, read_only=True) as engine, engine.connect() as conn:
         case = await queries.show_case(conn, case_id)
     if case is None:
         raise AbuseDeskError(f"no case {case_id}")
     return case
 
 
-async def case_action(settings: Settings, case_id: str, action: str, reason: str) -> dict[str, Any]:
+async def case_action(
+    settings: Settings, case_id: str, action: str, reason: str, *, actor: str, customer_text: str = ""
+) -> dict[str, Any]:
+    from abuse_desk.web.casework import apply
+
     async with database(settings) as engine:
         async with engine.begin() as conn:
-            case = await policy_ops.apply(conn, case_id, action, reason, settings, utcnow())
+            case = await apply(conn, case_id, action, reason, customer_text, settings, utcnow(), actor=actor)
         await publish_outbox(settings, engine)
         return case
 
@@ -99,33 +131,87 @@ async def tick(settings: Settings, now: datetime) -> list[str]:
 
 
 async def queue_stats(settings: Settings) -> list[dict[str, Any]]:
+    """Depth and consumers per queue; `dead` counts the letters still in the broker and those kept for ops."""
     async with broker(settings) as b:
-        return [asdict(s) for s in await b.stats()]
+        stats = [asdict(s) for s in await b.stats()]
+    async with database(settings) as engine, engine.connect() as conn:
+        kept = await deadletters.waiting(conn)
+    return [s | {"dead": s["dead"] + kept.get(s["queue"], 0), "dead_kept": kept.get(s["queue"], 0)} for s in stats]
 
 
-async def dead_list(settings: Settings, queue: str) -> list[dict[str, Any]]:
-    _known_queue(queue)
-    async with broker(settings) as b:
-        letters = await b.dead_letters(queue)
-    return [asdict(d) | {"body": d.body[:2000].decode("utf-8", "replace")} for d in letters]
+async def dead_list(settings: Settings, queue: str | None, *, every: bool = False) -> list[dict[str, Any]]:
+    """Dead letters kept in the database (reading them redelivers nothing)."""
+    if queue:
+        _known_queue(queue)
+    states = deadletters.STATES if every else ("dead", "died-again", "replayed")
+    async with database(settings, read_only=True) as engine, engine.connect() as conn:
+        letters = await deadletters.list_letters(conn, queue=queue, states=states, limit=10_000)
+    return [d | {"body": d["body"][:2000], "delivery_count": d["attempts"]} for d in letters]
 
 
 async def dead_replay(
-    settings: Settings, queue: str, progress: Callable[[int, int], None] | None = None, *, batch: int = 100
-) -> int:
-    """Replay every dead letter of a queue, in batches, reporting (moved, total) after each batch."""
-    _known_queue(queue)
-    async with broker(settings) as b:
-        total = {s.queue: s.dead for s in await b.stats()}[queue]
-        moved = 0
-        while moved < total:
-            step = await b.replay(queue, limit=min(batch, total - moved))
-            if step == 0:
-                break
-            moved += step
-            if progress:
-                progress(moved, total)
-        return moved
+    settings: Settings,
+    queue: str | None,
+    progress: Callable[[int, int], None] | None = None,
+    *,
+    ids: list[int] | None = None,
+    actor: str,
+) -> list[int]:
+    """Replay dead letters (one or several ids, a queue's, or all) onto their work queues."""
+    if queue:
+        _known_queue(queue)
+    async with database(settings) as engine, broker(settings) as b:
+        return await deadletters.replay(engine, b, actor=actor, queue=queue, ids=ids, progress=progress)
+
+
+async def dead_discard(settings: Settings, queue: str | None, *, ids: list[int] | None, actor: str) -> int:
+    if queue:
+        _known_queue(queue)
+    async with database(settings) as engine:
+        return await deadletters.discard(engine, actor=actor, queue=queue, ids=ids)
+
+
+async def dead_outcome(settings: Settings, ids: list[int]) -> dict[str, Any]:
+    async with database(settings) as engine, engine.connect() as conn:
+        return await deadletters.outcome(conn, ids)
+
+
+async def keep_dead_letters(settings: Settings) -> None:
+    """Run the dead-letter keeper alone until cancelled (tests; normally it runs with the web component)."""
+    import asyncio
+
+    async with database(settings) as engine, broker(settings) as b:
+        await deadletters.start_keeper(b, engine)
+        await asyncio.Event().wait()
+
+
+async def operator_add(settings: Settings, name: str, role: str, secret: str, kind: str) -> None:
+    from abuse_desk import operators
+
+    async with database(settings) as engine, engine.begin() as conn:
+        await operators.add(conn, name, role, secret, kind, utcnow(), by="cli")
+
+
+async def operator_list(settings: Settings) -> list[dict[str, Any]]:
+    from abuse_desk import operators
+
+    async with database(settings, read_only=True) as engine, engine.connect() as conn:
+        return await operators.list_all(conn)
+
+
+async def operator_disable(settings: Settings, name: str) -> None:
+    from abuse_desk import operators
+
+    async with database(settings) as engine, engine.begin() as conn:
+        await operators.disable(conn, name, utcnow())
+
+
+async def has_admin(settings: Settings) -> bool:
+    """True when an enabled admin can sign in on the web page (no bootstrap token needed then)."""
+    from abuse_desk import operators
+
+    async with database(settings) as engine, engine.connect() as conn:
+        return any(o["role"] == "admin" and not o["disabled"] for o in await operators.list_all(conn))
 
 
 async def db_upgrade(settings: Settings) -> None:

@@ -1,9 +1,8 @@
-"""The ops web page (Starlette): cases, one case with its buttons, queues and dead letters; token-protected."""
+"""The ops web page (Starlette): sign-in per operator, the case list and one case, dead letters, operators."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -14,23 +13,23 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from abuse_desk.watch import STATUSES, countdown
+from abuse_desk.watch import countdown
+from abuse_desk.web import auth
+from abuse_desk.web.admin import admin_routes
+from abuse_desk.web.auth import Signed
+from abuse_desk.web.casework import PREVIEWED, apply, preview
 from abuse_desk.web.statements import statement_routes
 from abuse_desk.web.views import case_list, case_page
-from core.errors import AbuseDeskError
 from core.messages import utcnow
-from core.topology import QUEUES_BY_NAME
 from policy import ops as policy_ops
 from policy import outbox
+from policy.queries import QueryError
 
 if TYPE_CHECKING:
     from abuse_desk.runtime import Runtime
 
 log = structlog.get_logger("abuse_desk.web")
-
-COOKIE = "abuse_desk_session"
-ACTIONS = ("confirm", "reject", "resolve", "lift")
-
+PAGE_SIZE = 50
 templates = jinja2.Environment(
     loader=jinja2.PackageLoader("abuse_desk.web", "templates"),
     autoescape=True,
@@ -44,47 +43,38 @@ def _when(value: Any) -> str:
 
 templates.filters["when"] = _when
 templates.globals["countdown"] = countdown
-
-
-def _digest(token: str, purpose: str) -> str:
-    return hmac.new(token.encode(), purpose.encode(), hashlib.sha256).hexdigest()
-
-
-class Auth:
-    """One shared ops token: a login form sets a session cookie (a keyed digest, never the token itself)."""
-
-    def __init__(self, token: str) -> None:
-        self.token = token
-        self.session = _digest(token, "session")
-        self.csrf = _digest(token, "csrf")
-
-    def allows(self, request: Request) -> bool:
-        bearer = request.headers.get("authorization", "")
-        if bearer.startswith("Bearer ") and hmac.compare_digest(bearer[7:].encode(), self.token.encode()):
-            return True
-        return hmac.compare_digest(request.cookies.get(COOKIE, "").encode(), self.session.encode())
-
-    def form_ok(self, form: Any) -> bool:
-        return hmac.compare_digest(str(form.get("csrf", "")).encode(), self.csrf.encode())
+Page = Callable[..., HTMLResponse]
+Guarded = Callable[[Request, Signed], Awaitable[Response]]
 
 
 def web_app(rt: Runtime) -> Starlette:
     """The ASGI application over the runtime's database engine and broker connection."""
-    token = rt.settings.web_token
-    if not token:
-        raise AbuseDeskError("the ops web page needs ABUSE_DESK_WEB_TOKEN")
-    auth = Auth(token)
+    token = rt.settings.web_token  # the bootstrap sign-in (name "bootstrap"), for the first admin
 
-    def page(name: str, code: int = 200, **context: Any) -> HTMLResponse:
-        html = templates.get_template(name).render(csrf=auth.csrf, prefix=rt.settings.prefix, **context)
+    def page(name: str, signed: Signed | None = None, code: int = 200, **context: Any) -> HTMLResponse:
+        html = templates.get_template(name).render(
+            csrf=signed.session.csrf if signed else "",
+            me=signed.name if signed else "",
+            admin=bool(signed and signed.session.admin),
+            prefix=rt.settings.prefix,
+            **context,
+        )
         return HTMLResponse(html, status_code=code)
 
-    def guard(request: Request) -> Response | None:
-        if auth.allows(request):
-            return None
-        if request.method == "GET":
-            return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
-        return page("login.html.j2", code=403, next="/", error="Your session has expired: sign in again.")
+    def guarded(handler: Guarded, *, admin: bool = False) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            signed = await auth.who(request, rt.engine, token)
+            if signed is None:
+                if request.method == "GET":
+                    return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+                return page("login.html.j2", code=403, next="/", error="Your session has expired: sign in again.")
+            if admin and not signed.session.admin:
+                return page("missing.html.j2", signed, code=403, what="page for you here (admins only)")
+            if request.method == "POST" and not signed.form_ok(await request.form()):
+                return page("missing.html.j2", signed, code=403, what="such form any more (it is stale: reload)")
+            return await handler(request, signed)
+
+        return endpoint
 
     async def login(request: Request) -> Response:
         target = request.query_params.get("next", "/cases")
@@ -94,99 +84,94 @@ def web_app(rt: Runtime) -> Starlette:
         target = str(form.get("next") or "/cases")
         if not target.startswith("/") or target.startswith("//"):
             target = "/cases"
-        if not hmac.compare_digest(str(form.get("token", "")).encode(), token.encode()):
-            log.warning("web.login_failed", client=request.client.host if request.client else "")
-            return page("login.html.j2", code=403, next=target, error="That is not the ops token.")
+        name, secret = str(form.get("name", "")), str(form.get("secret", ""))
+        session_id, why = await auth.sign_in(rt.engine, request, name, secret, token)
+        if session_id is None:
+            log.warning("web.sign_in_failed", name=str(form.get("name", ""))[:64], client=auth.client_address(request))
+            code = 429 if why.startswith("Too many") else 403
+            return page("login.html.j2", code=code, next=target, error=why)
         response = RedirectResponse(target, status_code=303)
-        response.set_cookie(COOKIE, auth.session, httponly=True, samesite="strict", path="/")
+        response.set_cookie(auth.COOKIE, session_id, httponly=True, samesite="strict", path="/")
         return response
 
     async def logout(request: Request) -> Response:
+        from abuse_desk import operators
+
+        async with rt.engine.begin() as conn:
+            await operators.close_session(conn, request.cookies.get(auth.COOKIE, ""))
         response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(COOKIE, path="/")
+        response.delete_cookie(auth.COOKIE, path="/")
         return response
 
-    async def home(request: Request) -> Response:
-        return guard(request) or RedirectResponse("/cases", status_code=303)
+    async def home(request: Request, signed: Signed) -> Response:
+        return RedirectResponse("/cases", status_code=303)
 
-    async def cases_index(request: Request) -> Response:
-        if denied := guard(request):
-            return denied
-        status = request.query_params.get("status", "")
+    async def cases_index(request: Request, signed: Signed) -> Response:
+        q = request.query_params
+        needs_me = q.get("view") == "needs-me"
+        filters = {
+            "status": q.get("status") or None,
+            "sla": q.get("sla") or None,
+            "search": q.get("q") or None,
+            "attention": "any" if needs_me else (q.get("attention") or None),
+            "customer_id": q.get("customer") or None,
+            "sort": q.get("sort") or ("sla_due_at" if needs_me else "-opened_at"),
+        }
+        try:
+            number = max(1, int(q.get("page", "1")))
+        except ValueError:
+            number = 1
         now = utcnow()
-        async with rt.engine.connect() as conn:
-            rows = await case_list(conn, status if status in STATUSES else None, now)
-        return page("cases.html.j2", cases=rows, status=status, statuses=STATUSES, now=now)
+        try:
+            async with rt.engine.connect() as conn:
+                offset = (number - 1) * PAGE_SIZE
+                rows, total, counts = await case_list(conn, now, limit=PAGE_SIZE, offset=offset, **filters)
+        except QueryError as exc:
+            return page("missing.html.j2", signed, code=400, what=f"such filter: {exc}")
+        pages = max(1, -(-total // PAGE_SIZE))
+        return page(
+            "cases.html.j2", signed, cases=rows, total=total, counts=counts, filters=filters, needs_me=needs_me,
+            page=number, pages=pages, query=dict(q), now=now,
+        )
 
-    async def case_detail(request: Request, *, error: str = "", status_code: int = 200) -> Response:
-        if denied := guard(request):
-            return denied
+    async def case_detail(request: Request, signed: Signed, *, error: str = "", code: int = 200) -> Response:
         case_id = request.path_params["case_id"]
         async with rt.engine.connect() as conn:
             case = await case_page(conn, case_id, utcnow())
         if case is None:
-            return page("missing.html.j2", code=404, what=f"case {case_id}")
+            return page("missing.html.j2", signed, code=404, what=f"case {case_id}")
         done = request.query_params.get("done", "")
-        return page("case.html.j2", code=status_code, case=case, error=error, done=done, actions=ACTIONS)
+        return page("case.html.j2", signed, code=code, case=case, error=error, done=done)
 
-    async def case_action(request: Request) -> Response:
-        if denied := guard(request):
-            return denied
+    async def case_action(request: Request, signed: Signed) -> Response:
         case_id = request.path_params["case_id"]
         form = await request.form()
-        if not auth.form_ok(form):
-            return await case_detail(request, error="The form is stale: reload the page.", status_code=403)
-        action, reason = str(form.get("action", "")), str(form.get("reason", "")).strip()
-        if action not in ACTIONS:
-            return await case_detail(request, error=f"Unknown action {action!r}.", status_code=400)
+        action = str(form.get("action", ""))
+        note, customer_text = str(form.get("note", "")).strip(), str(form.get("customer_text", "")).strip()
+        if action not in policy_ops.ALLOWED:
+            return await case_detail(request, signed, error=f"Unknown action {action!r}.", code=400)
+        if not note:
+            return await case_detail(request, signed, error="A note for the audit trail is required.", code=400)
+        now = utcnow()
         try:
+            if action in PREVIEWED and form.get("confirmed") != "yes":
+                shown = await preview(
+                    rt.engine, case_id, action, note, customer_text, rt.settings, now, actor=signed.name
+                )
+                return page(
+                    "preview.html.j2", signed, case_id=case_id, action=action, note=note,
+                    customer_text=customer_text, preview=shown,
+                )
             async with rt.engine.begin() as conn:
-                await policy_ops.apply(conn, case_id, action, reason, rt.settings, utcnow(), actor="web")
+                await apply(conn, case_id, action, note, customer_text, rt.settings, now, actor=signed.name)
         except policy_ops.CaseActionError as exc:
-            return await case_detail(request, error=str(exc), status_code=409)
-        log.info("web.case_action", case_id=case_id, action=action)
+            return await case_detail(request, signed, error=str(exc), code=409)
+        log.info("web.case_action", case_id=case_id, action=action, actor=signed.name)
         try:
             await outbox.drain(rt.engine, rt.publish)
         except Exception as exc:  # committed: the policy worker's outbox loop publishes it later
             log.warning("web.publish_deferred", error=repr(exc))
-        return RedirectResponse(f"/cases/{quote(case_id)}?done={action}", status_code=303)
-
-    async def queues(request: Request) -> Response:
-        if denied := guard(request):
-            return denied
-        stats = await rt.broker.stats()
-        replayed = request.query_params.get("replayed", "")
-        return page("queues.html.j2", stats=stats, replayed=replayed, queue=request.query_params.get("queue", ""))
-
-    async def dead(request: Request) -> Response:
-        if denied := guard(request):
-            return denied
-        queue = request.path_params["queue"]
-        if queue not in QUEUES_BY_NAME:
-            return page("missing.html.j2", code=404, what=f"queue {queue}")
-        letters = await rt.broker.dead_letters(queue, limit=200)
-        shown = [
-            {
-                "message_id": d.message_id,
-                "type": d.type,
-                "reason": d.reason,
-                "deliveries": d.delivery_count,
-                "body": d.body[:600].decode("utf-8", "replace"),
-            }
-            for d in letters
-        ]
-        return page("dead.html.j2", queue=queue, letters=shown)
-
-    async def replay(request: Request) -> Response:
-        if denied := guard(request):
-            return denied
-        queue = request.path_params["queue"]
-        form = await request.form()
-        if queue not in QUEUES_BY_NAME or not auth.form_ok(form):
-            return page("missing.html.j2", code=400, what=f"queue {queue} (or a stale form)")
-        moved = await rt.broker.replay(queue)
-        log.info("web.replay", queue=queue, moved=moved)
-        return RedirectResponse(f"/queues?replayed={moved}&queue={quote(queue)}", status_code=303)
+        return RedirectResponse(f"/cases/{quote(case_id)}?done={quote(action)}", status_code=303)
 
     async def healthz(request: Request) -> Response:
         report = rt.health()
@@ -194,15 +179,13 @@ def web_app(rt: Runtime) -> Starlette:
 
     return Starlette(
         routes=[
-            Route("/", home),
+            Route("/", guarded(home)),
             Route("/login", login, methods=["GET", "POST"]),
             Route("/logout", logout, methods=["POST", "GET"]),
-            Route("/cases", cases_index),
-            Route("/cases/{case_id}", case_detail),
-            Route("/cases/{case_id}/action", case_action, methods=["POST"]),
-            Route("/queues", queues),
-            Route("/queues/{queue}/dead", dead),
-            Route("/queues/{queue}/replay", replay, methods=["POST"]),
+            Route("/cases", guarded(cases_index)),
+            Route("/cases/{case_id}", guarded(case_detail)),
+            Route("/cases/{case_id}/action", guarded(case_action), methods=["POST"]),
+            *admin_routes(rt, page, guarded),
             Route("/healthz", healthz),
             *statement_routes(rt, templates),
         ]

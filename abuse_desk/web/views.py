@@ -9,11 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from abuse_desk.watch import countdown
+from abuse_desk.web.casework import available
 from actions.tables import mail_outbox, suspensions
 from core.report import AbuseReport
 from policy import inventory, queries
 from policy.commands import redact
-from policy.ops import ALLOWED
 from policy.queries import sla_state
 from policy.tables import case_reports
 
@@ -28,9 +28,12 @@ def _with_clocks(case: dict[str, Any], now: datetime) -> dict[str, Any]:
     }
 
 
-async def case_list(conn: AsyncConnection, status: str | None, now: datetime) -> list[dict[str, Any]]:
-    """Cases, newest first, with the SLA state and the countdowns."""
-    return [_with_clocks(c, now) for c in await queries.list_cases(conn, status or None, limit=500)]
+async def case_list(
+    conn: AsyncConnection, now: datetime, **filters: Any
+) -> tuple[list[dict[str, Any]], int, dict[str, dict[str, int]]]:
+    """One page of cases (filters of policy.queries.find_cases) with countdowns, the total, and the counts."""
+    rows, total = await queries.find_cases(conn, now=now, **filters)
+    return [_with_clocks(c, now) for c in rows], total, await queries.case_counts(conn, now)
 
 
 async def case_page(conn: AsyncConnection, case_id: str, now: datetime) -> dict[str, Any] | None:
@@ -76,5 +79,10 @@ async def case_page(conn: AsyncConnection, case_id: str, now: datetime) -> dict[
             )
         ).mappings()
     ]
-    case["allowed"] = [a for a in ("confirm", "reject", "resolve", "lift") if case["status"] in ALLOWED[a]]
+    case["allowed"] = available(case["status"])
+    case["customer_cases"] = (
+        [c for c in await queries.customer_cases(conn, case["customer_id"]) if c["id"] != case_id]
+        if case["customer_id"]
+        else []
+    )
     return case
