@@ -6,6 +6,7 @@ import hashlib
 import hmac
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
 import structlog
@@ -13,8 +14,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from abuse_desk.web import statement_text
+from actions.wording import category_name
 from core.messages import utcnow
-from policy import answers, outbox
+from policy import answers, inventory, outbox
 from policy.cases import case_row, first_report
 from policy.commands import redact
 from policy.links import LinkClaims, LinkError, read_token
@@ -35,14 +38,27 @@ def statement_routes(rt: Runtime, templates: jinja2.Environment) -> list[Route]:
     def form_key(token: str) -> str:
         return hmac.new(secret.encode(), f"form:{token}".encode(), hashlib.sha256).hexdigest()
 
-    def render(name: str, code: int = 200, **context: Any) -> HTMLResponse:
-        return HTMLResponse(templates.get_template(name).render(**context), status_code=code)
+    default_language = rt.settings.notify.default_language
+
+    def render(name: str, code: int = 200, lang: str = default_language, **context: Any) -> HTMLResponse:
+        lang = lang if lang in statement_text.LANGUAGES else "fr"
+        page = templates.get_template(name).render(lang=lang, t=statement_text.TEXT[lang], **context)
+        return HTMLResponse(page, status_code=code, headers={"Content-Language": lang})
+
+    def refusal(code: int, reason: str, lang: str = default_language) -> HTMLResponse:
+        # The reason is for English readers only (it names a technical cause); other languages get the advice.
+        return render("statement-invalid.html.j2", code=code, lang=lang, reason=reason if lang == "en" else "")
 
     def claims_or_refusal(token: str, now: datetime) -> LinkClaims | Response:
         try:
             return read_token(secret, token, now)
         except LinkError as exc:
-            return render("statement-invalid.html.j2", code=403, reason=str(exc))
+            return refusal(403, str(exc))
+
+    async def language(claims: LinkClaims) -> str:
+        async with rt.engine.connect() as conn:
+            customer = await inventory.customer_row(conn, claims.customer_id)
+        return statement_text.language_of(customer, default_language)
 
     async def show(
         request: Request, *, result: dict[str, Any] | None = None, error: str = "", code: int = 200
@@ -54,12 +70,16 @@ def statement_routes(rt: Runtime, templates: jinja2.Environment) -> list[Route]:
         async with rt.engine.connect() as conn:
             case = await case_row(conn, claims.case_id)
             report = await first_report(conn, claims.case_id)
+            customer = await inventory.customer_row(conn, claims.customer_id)
+        lang = statement_text.language_of(customer, default_language)
         if case is None or case["customer_id"] != claims.customer_id:
-            return render("statement-invalid.html.j2", code=404, reason="this case does not exist")
+            return refusal(404, "this case does not exist", lang)
         evidence = redact(report.evidence, report)[:3000] if report else ""
+        zone = _zone((customer or {}).get("timezone") or rt.settings.policy.sla.timezone)
         return render(
             "statement.html.j2",
             code=code,
+            lang=lang,
             case=case,
             evidence=evidence,
             now=now,
@@ -67,6 +87,11 @@ def statement_routes(rt: Runtime, templates: jinja2.Environment) -> list[Route]:
             error=error,
             form_key=form_key(token),
             causes=answers.CAUSES,
+            cause_labels=statement_text.CAUSES[lang],
+            offers=statement_text.OFFERS.get(str(case["status"]), ()),
+            status_label=statement_text.STATUSES[lang].get(case["status"], case["status"]),
+            category_label=category_name(str(case["category"]), lang),
+            when=lambda value: _when(value, zone),
             organisation=rt.settings.notify.organisation,
         )
 
@@ -75,16 +100,17 @@ def statement_routes(rt: Runtime, templates: jinja2.Environment) -> list[Route]:
         claims = claims_or_refusal(token, now)
         if isinstance(claims, Response):
             return claims
+        text = statement_text.TEXT[await language(claims)]
         form = await request.form()
         if not hmac.compare_digest(str(form.get("key", "")).encode(), form_key(token).encode()):
-            return await show(request, error="The form is stale: reload the page.", code=403)
+            return await show(request, error=text["err_stale"], code=403)
         kind = str(form.get("kind", ""))
         data = {
             "cause": str(form.get("cause", ""))[:40],
             "commitment": bool(form.get("commitment")),
         }
         if kind == "fixed" and not data["commitment"]:
-            return await show(request, error="Please confirm that the measures described are in place.", code=400)
+            return await show(request, error=text["err_commitment"], code=400)
         try:
             async with rt.engine.begin() as conn:
                 result = await answers.apply(
@@ -99,8 +125,9 @@ def statement_routes(rt: Runtime, templates: jinja2.Environment) -> list[Route]:
                     fetcher=HttpFetcher(),
                     resolver=SystemResolver(trust.hosts, trust.dns_timeout, enabled=trust.resolve_urls),
                 )
-        except answers.AnswerError as exc:
-            return await show(request, error=str(exc), code=409)
+        except answers.AnswerError as exc:  # its text is English: shown as the detail to English readers only
+            detail = f" {exc}." if text is statement_text.TEXT["en"] else ""
+            return await show(request, error=text["err_answer"] + detail, code=409)
         log.info("web.customer_answer", case_id=claims.case_id, kind=kind, outcome=result.get("outcome"))
         try:
             await outbox.drain(rt.engine, rt.publish)
@@ -112,3 +139,19 @@ def statement_routes(rt: Runtime, templates: jinja2.Environment) -> list[Route]:
         Route("/s/{token}", show, methods=["GET"]),
         Route("/s/{token}", answer, methods=["POST"]),
     ]
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("Europe/Paris")
+
+
+def _when(value: datetime | str | None, zone: ZoneInfo) -> str:
+    """An instant in the customer's time zone ('2026-12-02 10:00 CET')."""
+    if not value:
+        return ""
+    when = datetime.fromisoformat(value) if isinstance(value, str) else value
+    local = when.astimezone(zone)
+    return local.strftime("%Y-%m-%d %H:%M ") + (local.tzname() or "")
