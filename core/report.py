@@ -76,6 +76,8 @@ class NoticeElements(BaseModel):
     identity: bool = False  # (c) the notifier's name and e-mail address
     good_faith: bool = False  # (d) a statement that the notice is accurate and complete, in good faith
     threat_to_life: bool = False  # signs of a threat to someone's life or safety (Art. 18)
+    csam: bool = False  # the notice is about child sexual abuse material (most severe, urgent)
+    authority_order: bool = False  # the notice is (or cites) an order from a court, prosecutor or police
 
     @property
     def missing(self) -> list[str]:

@@ -31,6 +31,7 @@ _REFANG = [
 ]
 _DEFANG_MARKERS = ("xxp", "**p", "[.]", "(.)", "{.}", "[dot]", "(dot)", "{dot}", "[:]", "[@]", "[at]")
 _TRAILING = ".,;:!?)]}>'\"*"
+_OCTETS = {spelling: str(n) for n in range(256) for spelling in {str(n), f"{n:02d}", f"{n:03d}"}}
 _UNSPECIFIED = frozenset({"0.0.0.0", "255.255.255.255", "::"})
 
 
@@ -49,6 +50,12 @@ def normalize_ip(value: str) -> str | None:
     """Canonical text of an IP address (IPv4-mapped IPv6 becomes IPv4), or None if not an IP."""
     value = value.strip().strip("[]()<>")
     if ":" not in value:
+        parts = value.split(".")
+        if len(parts) == 4:  # fast path (CSV feeds: 100,000 addresses): octet spellings looked up
+            a, b, c, d = (_OCTETS.get(parts[0]), _OCTETS.get(parts[1]), _OCTETS.get(parts[2]), _OCTETS.get(parts[3]))
+            if a is not None and b is not None and c is not None and d is not None:
+                text = f"{a}.{b}.{c}.{d}"
+                return None if text in _UNSPECIFIED else text
         quad = _QUAD_RE.match(value)
         if quad is None or any(int(g) > 255 for g in quad.groups()):
             return None

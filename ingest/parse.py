@@ -14,10 +14,25 @@ from collections.abc import Callable
 
 from core.report import AbuseReport, Envelope
 from ingest import indicators, notice, vocabulary
-from ingest.formats import archive, arf, dmarc, freetext, mime, providers, shadowserver, spamcop, xarf0, xarfjson
+from ingest.formats import (
+    archive,
+    arf,
+    dmarc,
+    freetext,
+    incidents,
+    mime,
+    providers,
+    shadowserver,
+    spamcop,
+    xarf0,
+    xarfjson,
+)
 from ingest.formats.draft import Draft, MailMeta, to_report
 
 MAX_RAW = 64 * 1024 * 1024
+URGENT_CONFIDENCE = 0.85
+# formats written by people (or relayed for them): their words can make a report urgent
+_PERSON_FORMATS = frozenset({"freetext", "other"})
 _CSV_HEADER_RE = re.compile(rb'^[\w" ]{1,64}(?:,[\w" .-]{0,64}){2,}$')
 
 # Most specific first: the first family that recognises the mail wins; free text is the fallback.
@@ -58,6 +73,7 @@ def _parse(raw: bytes, envelope: Envelope | None, report_id: str) -> AbuseReport
         draft = shadowserver.parse_bare(raw)
     if draft is not None:
         draft.warnings[:0] = warnings
+        _ensure_incidents(draft, "")
         return to_report(draft, None, None, envelope, report_id)
     budget = mime.Budget()
     msg = mime.parse_message(raw, budget=budget)
@@ -73,10 +89,40 @@ def _parse(raw: bytes, envelope: Envelope | None, report_id: str) -> AbuseReport
     if not meta.has_headers:
         warnings.append("no mail header block found")
     draft.warnings[:0] = warnings
+    _ensure_incidents(draft, meta.first_text)
     language = vocabulary.guess_language(meta.subject + "\n" + meta.first_text[:3000])
     report = to_report(draft, meta, language, envelope, report_id)
-    report.notice = notice.elements(report, meta.subject + "\n" + meta.first_text)
+    text = meta.subject + "\n" + meta.first_text
+    report.notice = notice.elements(report, text)
+    if notice.urgent(report.notice):  # read again in the notifier's own words (no quoted or forwarded text)
+        own, _ = freetext.split_own_text(meta.first_text)
+        report.notice = notice.elements(report, text, meta.subject + "\n" + own)
+        _urgent(report)
     return report
+
+
+def _ensure_incidents(draft: Draft, text: str) -> None:
+    """Every report with an indicator has incidents, even when its family did not list them."""
+    if draft.incidents or not (draft.source_ips or draft.urls or draft.domains or draft.emails):
+        return
+    if draft.format == "freetext":
+        incidents.per_indicator(draft, text + "\n" + draft.evidence)
+    else:
+        incidents.single_event(draft)
+
+
+def _urgent(report: AbuseReport) -> None:
+    """A threat to life, child sexual abuse material or an authority order is the most severe category."""
+    signs = report.notice
+    if report.format not in _PERSON_FORMATS or not (signs.threat_to_life or signs.csam or signs.authority_order):
+        return
+    if report.category != "illegal-content":
+        reason = "threat to life" if signs.threat_to_life else "child sexual abuse material" if signs.csam else ""
+        report.parse_warnings.append(
+            f"urgent ({reason or 'authority order'}): category {report.category} raised to illegal-content"
+        )
+    report.category = "illegal-content"
+    report.category_confidence = max(report.category_confidence, URGENT_CONFIDENCE)
 
 
 def shadowserver_columns(head: bytes) -> bool:
@@ -92,6 +138,7 @@ def _fallback(raw: object, envelope: Envelope | None, report_id: str, exc: Excep
         draft = Draft(format="freetext", warnings=[warning, "fallback extraction over the raw text"])
         draft.add_ips(indicators.find_ips(text, skip_loopback=True)[:50])
         draft.add_urls(indicators.find_urls(text)[:50])
+        incidents.per_indicator(draft, text)
         return to_report(draft, None, None, envelope, report_id)
     except Exception as second:
         fields: dict[str, object] = {

@@ -8,8 +8,6 @@ copyright, CSAM) over words that also appear in boilerplate (spam in "anti-spam"
 
 from __future__ import annotations
 
-from collections import Counter
-
 MAX_CLASSIFY = 12 * 1024
 SUBJECT_WEIGHT = 3
 
@@ -106,6 +104,12 @@ _LANG_WORDS: dict[str, frozenset[str]] = {
 }
 
 
+_STOP_INDEX: dict[str, tuple[str, ...]] = {}
+for _lang, _stop in _LANG_WORDS.items():
+    for _word in _stop:
+        _STOP_INDEX[_word] = (*_STOP_INDEX.get(_word, ()), _lang)
+
+
 def classify(text: str, subject: str = "") -> tuple[str, float, dict[str, int]]:
     """Best category for the text, a confidence in 0..0.85, and the per-category scores."""
     scores: dict[str, int] = {}
@@ -147,8 +151,10 @@ def _terms(text: str) -> dict[str, int]:
 
 def guess_language(text: str) -> str | None:
     """'fr', 'en', 'de', 'es' or None: stop-word counts over the first 1,500 characters."""
-    words = Counter(text[:1500].lower().translate(_SEPARATORS).split())
-    counts = {lang: sum(words[w] for w in stop if w in words) for lang, stop in _LANG_WORDS.items()}
+    counts = dict.fromkeys(_LANG_WORDS, 0)
+    for word in text[:1500].lower().translate(_SEPARATORS).split():
+        for lang in _STOP_INDEX.get(word, ()):
+            counts[lang] += 1
     ranked = sorted(counts.items(), key=lambda kv: kv[1], reverse=True)
     (best, first), (_, second) = ranked[0], ranked[1]
     if first >= 3 and first >= 1.5 * second:

@@ -31,6 +31,15 @@ TAG_COLUMNS = (
 URL_COLUMNS = ("url", "src_url", "http_url", "source.url")
 DOMAIN_COLUMNS = ("domain", "src_domain", "source.fqdn")
 EMAIL_COLUMNS = ("src_email", "sender", "source.account")
+_FIELDS = {
+    "port": PORT_COLUMNS,
+    "protocol": PROTOCOL_COLUMNS,
+    "time": TIME_COLUMNS,
+    "tag": TAG_COLUMNS,
+    "url": URL_COLUMNS,
+    "domain": DOMAIN_COLUMNS,
+    "email": EMAIL_COLUMNS,
+}
 _EMPTY = frozenset({"", "-", "n/a", "null", "none"})
 
 
@@ -54,23 +63,25 @@ def read(
     times: dict[str, datetime | None] = {}
     categories: dict[str, str | None] = {}
     header_line: str | None = None
-    head_room = MAX_INCIDENT_EVIDENCE // 2
+    cols: dict[str, tuple[str, ...]] = {}
     rows = 0
     for header_text, row, raw in archive.csv_records(text, draft.warnings):
-        if header_line is None:
-            header_line = header_text[:head_room]
+        if header_line is None:  # the first row: which of the known columns this file has
+            header_line = header_text[: MAX_INCIDENT_EVIDENCE // 2]
+            cols = {name: tuple(c for c in names if c in row) for name, names in _FIELDS.items()}
         rows += 1
-        ip = row.get(column, "")
-        draft.add_ips([ip])
-        stamp = _first(row, TIME_COLUMNS)
-        if stamp is None and row.get("event_date"):
+        ip = draft.add_ip(row.get(column, ""))
+        stamp = _first(row, cols["time"])
+        if stamp is None and "event_date" in row:
             stamp = f"{row['event_date']} {row.get('event_time', '')}".strip()
         observed = None
         if stamp is not None:
             if stamp not in times:
                 times[stamp] = dates.parse_date(stamp)[0]
+                if draft.observed_at is None:
+                    draft.set_observed(stamp, "CSV timestamp")
             observed = times[stamp]
-        own_tag = _first(row, TAG_COLUMNS)
+        own_tag = _first(row, cols["tag"])
         incident_category = category
         if own_tag is not None and row_category is not None:
             if own_tag not in categories:
@@ -78,24 +89,22 @@ def read(
             incident_category = categories[own_tag] or category
         draft.add_incident(
             ip=ip,
-            port=_first(row, PORT_COLUMNS),
-            protocol=_first(row, PROTOCOL_COLUMNS),
+            port=_first(row, cols["port"]),
+            protocol=_first(row, cols["protocol"]),
             observed_at=observed,
             tag=own_tag or tag,
             category=incident_category,
-            url=_first(row, URL_COLUMNS),
-            domain=_first(row, DOMAIN_COLUMNS),
-            email=_first(row, EMAIL_COLUMNS),
+            url=_first(row, cols["url"]),
+            domain=_first(row, cols["domain"]),
+            email=_first(row, cols["email"]),
             evidence=f"{header_line}\n{raw}",
         )
-        if draft.observed_at is None and stamp:
-            draft.set_observed(stamp, "CSV timestamp")
     return rows
 
 
 def _first(row: dict[str, str], names: tuple[str, ...]) -> str | None:
     for name in names:
-        value = row.get(name)
-        if value is not None and value.strip().lower() not in _EMPTY:
-            return value.strip()
+        value = row[name].strip()
+        if value and value.lower() not in _EMPTY:
+            return value
     return None
