@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,15 @@ def test_every_module_opens_with_a_docstring() -> None:
             if ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) is None:
                 missing.append(str(path.relative_to(ROOT)))
     assert missing == []
+
+
+def test_only_the_case_store_writes_cases() -> None:
+    """Every status change goes through policy/case.py's transition table and policy/cases.py's save()."""
+    writes = re.compile(r"update\(\s*cases\s*\)|\bcases\.(insert|update|delete)\(|\bUPDATE\s+cases\b", re.I)
+    offenders = [
+        str(path.relative_to(ROOT))
+        for folder in ("core", "ingest", "policy", "actions", "abuse_desk", "scripts", "bench")
+        for path in _modules(folder)
+        if path != ROOT / "policy" / "cases.py" and writes.search(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []

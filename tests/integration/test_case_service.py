@@ -1,0 +1,290 @@
+"""Service-layer tests of every use case of a case's life (report, deadline, operator, customer, action event),
+on SQLite and PostgreSQL, without a broker or a subprocess: the handlers are called in their unit of work."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from abuse_desk.database import upgrade
+from core.db import create_engine, metadata
+from core.messages import ActionFailed, ServiceSuspended
+from core.report import AbuseReport, Incident
+from core.settings import Settings
+from policy import answers, ops, queries
+from policy import cases as store
+from policy.case import Status
+from policy.events import action_event
+from policy.intake import report_arrived
+from policy.inventory_import import import_inventory
+from policy.resolve import StaticResolver
+from policy.scheduler import fire_due
+from policy.tables import outbox, report_summaries
+from policy.unit import Unit
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday, in working hours
+INVENTORY = {
+    "customers": [
+        {
+            "id": f"C{n}",
+            "name": f"Customer {n}",
+            "email": f"owner{n}@customer{n}.example",
+            "phone": "+33 1 23 45 67 89",
+            "address": "1 rue de la Paix, Paris",
+            "country": "FR",
+            "language": "fr" if n == 1 else "en",
+            "created_at": "2020-01-01",
+            "identity_verified": True,
+        }
+        for n in (1, 2, 3)
+    ],
+    "services": [{"id": f"S{n}", "customer_id": f"C{n}", "kind": "vps", "name": f"vps{n}"} for n in (1, 2, 3)],
+    "resources": [
+        {"service_id": "S1", "type": "ip", "value": "203.0.113.10"},
+        {"service_id": "S2", "type": "cidr", "value": "198.51.100.64/26"},
+        {"service_id": "S3", "type": "ip", "value": "192.0.2.33"},
+    ],
+}
+
+
+class Fetcher:
+    """The customer's site as the re-check sees it: one status for every URL."""
+
+    def __init__(self, status: int | None) -> None:
+        self.status_code = status
+
+    async def status(self, url: str, address: str) -> int | None:
+        return self.status_code
+
+
+@pytest.fixture
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    eng = create_engine(settings.database_url)
+    await upgrade(eng)
+    async with eng.begin() as conn:
+        if conn.dialect.name == "postgresql":  # one database per module there: every test starts empty
+            names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+            await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY"))
+        await import_inventory(conn, INVENTORY)
+    yield eng
+    await eng.dispose()
+
+
+def strong(settings: Settings) -> Settings:
+    """The same settings with every report taken as confirmed (small installs that trust their mailbox)."""
+    return settings.model_copy(update={"policy": settings.policy.model_copy(update={"require_confirmation": False})})
+
+
+def complaint(report_id: str, *ips: str, urls: tuple[str, ...] = (), text: str = "") -> AbuseReport:
+    return AbuseReport(
+        report_id=report_id,
+        format="freetext",
+        category="phishing",
+        source_ips=list(ips),
+        urls=list(urls),
+        reporter="victim@reporter.example",
+        reporter_kind="person",
+        subject="phishing",
+        received_at=NOW,
+        language="en",
+        evidence=text or " ".join(ips),
+    )
+
+
+def feed(report_id: str, rows: list[tuple[str, int]]) -> AbuseReport:
+    """A CSV feed: one incident per row, each with its own line as evidence."""
+    incidents = [
+        Incident(ip=ip, port=port, tag="scan_redis", evidence=f"ip,port,tag\n{ip},{port},scan_redis")
+        for ip, port in rows
+    ]
+    return AbuseReport(
+        report_id=report_id,
+        format="shadowserver",
+        category="malware",
+        source_ips=sorted({ip for ip, _ in rows}),
+        reporter="autoreports@cert.example",
+        reporter_kind="machine",
+        automated=True,
+        received_at=NOW,
+        evidence="ip,port,tag\n" + "\n".join(f"{ip},{port},scan_redis" for ip, port in rows),
+        incidents=incidents,
+    )
+
+
+async def outbox_bodies(engine: AsyncEngine, *, held: bool | None = None) -> list[dict[str, Any]]:
+    async with engine.connect() as conn:
+        query = select(outbox.c.body, outbox.c.held).order_by(outbox.c.id)
+        rows = (await conn.execute(query)).all()
+    return [json.loads(r.body) for r in rows if held is None or bool(r.held) is held]
+
+
+async def arrive(engine: AsyncEngine, settings: Settings, report: AbuseReport, now: datetime = NOW) -> list[str]:
+    return await report_arrived(engine, report, settings, now, resolver=StaticResolver({}))
+
+
+async def load(engine: AsyncEngine, case_id: str) -> Any:
+    async with engine.connect() as conn:
+        return await store.load(conn, case_id)
+
+
+async def test_a_report_opens_one_case_and_a_redelivery_changes_nothing(
+    engine: AsyncEngine, settings: Settings
+) -> None:
+    s = strong(settings)
+    first = await arrive(engine, s, complaint("r1", "203.0.113.10"))
+    mails = await outbox_bodies(engine)
+    again = await arrive(engine, s, complaint("r1", "203.0.113.10"))
+    assert again == first and len(first) == 1
+    assert await outbox_bodies(engine) == mails
+    case = await load(engine, first[0])
+    assert case.status is Status.WARNED and case.customer_id == "C1" and case.incident_count == 1
+
+
+async def test_a_report_naming_three_customers_makes_three_cases_each_told_only_its_own(
+    engine: AsyncEngine, settings: Settings
+) -> None:
+    s = strong(settings)
+    rows = [("203.0.113.10", 6379), ("198.51.100.70", 6379), ("198.51.100.71", 6379), ("192.0.2.33", 23)]
+    rows += [("100.64.0.9", 6379)]  # nothing of ours
+    decided = await arrive(engine, s, feed("bulk-1", rows))
+    assert len(decided) == 3
+    customers = {(await load(engine, c)).customer_id for c in decided}
+    assert customers == {"C1", "C2", "C3"}
+    async with engine.connect() as conn:
+        summary = (await conn.execute(select(report_summaries))).mappings().one()
+    assert summary["incident_count"] == 5 and summary["not_ours"] == 1
+    own = {"C1": {"203.0.113.10"}, "C2": {"198.51.100.70", "198.51.100.71"}, "C3": {"192.0.2.33"}}
+    everyone = {ip for ip, _ in rows}
+    warnings = [b for b in await outbox_bodies(engine) if b.get("kind") == "customer-warning"]
+    assert len(warnings) == 3
+    for mail in warnings:
+        customer = next(c for c in own if mail["to"].startswith(f"owner{c[1]}@"))
+        text = json.dumps(mail["context"])
+        assert {ip for ip in everyone if ip in text} == own[customer], mail["to"]
+
+
+async def test_the_same_incident_again_adds_to_the_count_without_a_new_decision(
+    engine: AsyncEngine, settings: Settings
+) -> None:
+    s = strong(settings)
+    [case_id] = await arrive(engine, s, feed("day-1", [("198.51.100.70", 6379)]))
+    before = await outbox_bodies(engine)
+    [again] = await arrive(engine, s, feed("day-2", [("198.51.100.70", 6379)]), NOW + timedelta(days=1))
+    assert again == case_id
+    case = await load(engine, case_id)
+    assert case.report_count == 2 and case.incident_count == 2
+    async with engine.connect() as conn:
+        listed = await store.case_incidents(conn, case_id)
+    assert [(i["ip"], i["count"]) for i in listed] == [("198.51.100.70", 2)]
+    assert [b for b in await outbox_bodies(engine) if b not in before] == []  # no new mail
+
+
+async def test_the_deadline_suspends_and_the_mails_wait_for_the_platform(
+    engine: AsyncEngine, settings: Settings
+) -> None:
+    s = strong(settings)
+    [case_id] = await arrive(engine, s, complaint("r1", "203.0.113.10"))
+    await fire_due(engine, s, NOW + timedelta(hours=49), fetcher=Fetcher(None), resolver=StaticResolver({}))
+    case = await load(engine, case_id)
+    assert case.status is Status.SUSPENDING
+    sent = await outbox_bodies(engine, held=False)
+    held = await outbox_bodies(engine, held=True)
+    assert any(b["type"] == "service.suspend.v1" for b in sent)
+    assert {b.get("kind") for b in held} == {"customer-suspension"}
+    async with engine.begin() as conn:
+        event = ServiceSuspended(case_id=case_id, customer_id="C1", service_ids=["S1"], backend="ledger")
+        assert await action_event(Unit(conn, s, NOW + timedelta(hours=50)), event)
+    assert (await load(engine, case_id)).status is Status.SUSPENDED
+    assert await outbox_bodies(engine, held=True) == []
+
+
+async def test_a_url_gone_at_the_deadline_resolves_the_case(engine: AsyncEngine, settings: Settings) -> None:
+    s = strong(settings)
+    report = complaint("r1", urls=("http://203.0.113.10/login",), text="phishing at http://203.0.113.10/login")
+    [case_id] = await arrive(engine, s, report)
+    await fire_due(engine, s, NOW + timedelta(hours=49), fetcher=Fetcher(404), resolver=StaticResolver({}))
+    case = await load(engine, case_id)
+    assert case.status is Status.RESOLVED and case.rules == ("deadline-recheck-gone",)
+    kinds = [b.get("kind") for b in await outbox_bodies(engine)]
+    assert "customer-recheck" in kinds and not any(
+        b["type"] == "service.suspend.v1" for b in await outbox_bodies(engine)
+    )
+
+
+async def test_a_url_still_served_at_the_deadline_of_a_weak_case_is_held_for_a_person(
+    engine: AsyncEngine, settings: Settings
+) -> None:
+    report = complaint("r1", urls=("http://203.0.113.10/login",), text="phishing at http://203.0.113.10/login")
+    [case_id] = await arrive(engine, settings, report)  # weak: only our own cross-check
+    assert (await load(engine, case_id)).status is Status.WARNED
+    await fire_due(engine, settings, NOW + timedelta(hours=49), fetcher=Fetcher(200), resolver=StaticResolver({}))
+    case = await load(engine, case_id)
+    assert case.status is Status.NEEDS_REVIEW and case.needs_attention
+    assert "deadline-recheck-still-there" in case.rules and "deadline-needs-confirmation" in case.rules
+
+
+async def test_an_exhausted_action_flags_the_case_and_alerts_ops_once(engine: AsyncEngine, settings: Settings) -> None:
+    s = strong(settings)
+    [case_id] = await arrive(engine, s, complaint("r1", "203.0.113.10"))
+    failed = ActionFailed(case_id=case_id, action="suspend", reason="webhook: ConnectError", command_id="x")
+    for _ in range(2):  # a redelivered event
+        async with engine.begin() as conn:
+            await action_event(Unit(conn, s, NOW), failed)
+    case = await load(engine, case_id)
+    assert case.needs_attention and "action-failed" in case.flags
+    alerts = [b for b in await outbox_bodies(engine) if b.get("kind") == "ops-action-failed"]
+    assert len(alerts) == 1
+
+
+async def test_an_operator_confirms_then_lifts_and_the_trail_names_them(
+    engine: AsyncEngine, settings: Settings
+) -> None:
+    [case_id] = await arrive(engine, settings, complaint("r1", "203.0.113.10"))  # no evidence: a person decides
+    assert (await load(engine, case_id)).status is Status.NEEDS_REVIEW
+    async with engine.begin() as conn:
+        await ops.apply(conn, case_id, "confirm", "seen the kit", settings, NOW, actor="alice")
+    assert (await load(engine, case_id)).status is Status.WARNED
+    async with engine.begin() as conn:
+        await ops.apply(conn, case_id, "suspend-now", "still live", settings, NOW, actor="bob")
+    assert (await load(engine, case_id)).status is Status.SUSPENDING
+    async with engine.begin() as conn:
+        with pytest.raises(ops.CaseActionError):
+            await ops.apply(conn, case_id, "resolve", "no", settings, NOW, actor="bob")
+        await ops.apply(conn, case_id, "lift", "customer cleaned up", settings, NOW, actor="carol", customer_text="OK")
+    async with engine.connect() as conn:
+        shown = await queries.show_case(conn, case_id)
+    assert shown is not None and shown["status"] == "lifted"
+    actors = [h["detail"].get("actor") for h in shown["history"] if h["kind"] == "ops"]
+    assert actors == ["alice", "bob", "carol"]
+    lift = next(b for b in await outbox_bodies(engine) if b.get("kind") == "customer-lift")
+    assert "customer cleaned up" not in json.dumps(lift)  # the audit note is not the customer's text
+
+
+async def test_a_customer_says_fixed_and_the_recheck_resolves(engine: AsyncEngine, settings: Settings) -> None:
+    s = strong(settings)
+    report = complaint("r1", urls=("http://203.0.113.10/login",))
+    [case_id] = await arrive(engine, s, report)
+    async with engine.begin() as conn:
+        outcome = await answers.apply(
+            conn,
+            case_id,
+            "C1",
+            "fixed",
+            "removed",
+            {},
+            s,
+            NOW + timedelta(hours=2),
+            fetcher=Fetcher(404),
+            resolver=StaticResolver({}),
+        )
+    assert outcome["outcome"] == "resolved"
+    assert (await load(engine, case_id)).status is Status.RESOLVED
+    async with engine.begin() as conn:
+        with pytest.raises(answers.AnswerError):
+            await answers.apply(conn, case_id, "C2", "help", "", {}, s, NOW, fetcher=None, resolver=StaticResolver({}))
