@@ -126,3 +126,15 @@ def test_doctor_fails_a_weak_configured_secret_even_if_validation_was_bypassed()
 def test_the_trust_and_recipient_rules_are_pure(module: str) -> None:
     io = {"socket", "aio_pika", "aiormq", "sqlalchemy", "aiosmtpd", "aiosmtplib", "os", "subprocess", "requests"}
     assert {n for n in _imports(ROOT / module) if n.split(".")[0] in io} == set()
+
+
+def test_every_deploy_file_wires_the_link_secret_and_none_ships_a_usable_one() -> None:
+    import yaml
+
+    deploy = ROOT / "deploy"
+    compose = yaml.safe_load((deploy / "compose.yaml").read_text(encoding="utf-8"))
+    assert compose["x-abuse-desk"]["environment"]["ABUSE_DESK_LINK_SECRET"] == "${ABUSE_DESK_LINK_SECRET:-}"
+    secret = yaml.safe_load((deploy / "k8s" / "secret.example.yaml").read_text(encoding="utf-8"))
+    assert secret["stringData"]["ABUSE_DESK_LINK_SECRET"] == ""
+    env = (deploy / "systemd" / "abuse-desk.env.example").read_text(encoding="utf-8").splitlines()
+    assert "ABUSE_DESK_LINK_SECRET=" in env
