@@ -161,9 +161,7 @@ async def _contests_overdue(conn: AsyncConnection, now: datetime) -> list[tuple[
     )
     found: dict[str, dict[str, Any]] = {}
     for row in await conn.execute(query):
-        found.setdefault(
-            row.case_id, {"contested_at": row.at.isoformat(), "review_due_at": row.sla_due_at.isoformat()}
-        )
+        found.setdefault(row.case_id, {"contested_at": row.at.isoformat(), "review_due_at": row.sla_due_at.isoformat()})
     return list(found.items())
 
 

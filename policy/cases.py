@@ -53,6 +53,13 @@ async def save(conn: AsyncConnection, before: Case, after: Case) -> None:
         await conn.execute(update(cases).where(cases.c.id == after.id).values(**changed))
 
 
+async def mark_answered(conn: AsyncConnection, case_id: str, now: datetime) -> None:
+    """The complainant got the result of the analysis (the SLA clock stops; the first answer counts)."""
+    await conn.execute(
+        update(cases).where(cases.c.id == case_id, cases.c.answered_at.is_(None)).values(answered_at=now)
+    )
+
+
 async def add_history(
     conn: AsyncConnection,
     case_id: str,

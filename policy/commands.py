@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,6 +12,7 @@ from core.messages import SendNotification, SuspendService
 from core.report import AbuseReport
 from core.settings import Settings
 from policy import statements
+from policy.incidents import EXCERPT_ROWS
 from policy.links import make_token
 from policy.model import Decision
 from policy.unit import Plan
@@ -93,6 +96,34 @@ def case_context(
         "severity": case.get("severity"),
         "urgent": bool(URGENT_FLAGS & set(case.get("flags") or ())),
         "rejection_reason": rejection_reason(case),
+        "rule_names": list(case.get("rules") or ()),
+    } | incident_context(report)
+
+
+def incident_context(report: AbuseReport | None) -> dict[str, Any]:
+    """The customer's own incidents: a readable excerpt, and all of them as CSV when there are many."""
+    rows = [
+        {
+            "ip": i.ip or "",
+            "port": "" if i.port is None else str(i.port),
+            "protocol": i.protocol or "",
+            "tag": i.tag or "",
+            "observed_at": i.observed_at.isoformat() if i.observed_at else "",
+            "url": i.url or "",
+            "domain": i.domain or "",
+        }
+        for i in (report.incidents if report else [])
+    ]
+    out = io.StringIO()
+    if len(rows) > EXCERPT_ROWS:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\r\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return {
+        "incident_rows": rows[:EXCERPT_ROWS],
+        "incident_total": len(rows),
+        "incidents_csv": out.getvalue() or None,
+        "findings": sorted({r["tag"] for r in rows if r["tag"]}),
     }
 
 
@@ -215,10 +246,11 @@ def decision_commands(
                 in_reply_to=report.message_id,
                 context=ctx
                 | {"outcome": decision.outcome.value, "status": decision.status}
-                | {"evidence": "", "statement": None, "statement_url": None, "customer_name": ""},
+                | {"evidence": "", "statement": None, "statement_url": None, "customer_name": ""}
+                | {"incidents_csv": None},
             )
         )
-    if report is not None and report.notice.threat_to_life:
+    if report is not None and (report.notice.threat_to_life or report.notice.csam or report.notice.authority_order):
         out.append(
             SendNotification(
                 case_id=case["id"],

@@ -22,6 +22,14 @@ from policy.tables import case_history
 from policy.unit import Plan, Unit
 
 
+def urgent_flags(report: AbuseReport) -> tuple[str, ...]:
+    """Flags that put a case on top of every list and alert ops at once."""
+    notice = report.notice
+    signs = {"art18-suspicion": notice.threat_to_life, "csam": notice.csam, "authority-order": notice.authority_order}
+    found = tuple(name for name, present in signs.items() if present)
+    return (*found, "urgent") if found else ()
+
+
 def facts_json(facts: Facts) -> dict[str, Any]:
     """The facts of a decision as stored in the audit trail."""
     data = asdict(facts)
@@ -74,7 +82,7 @@ async def _join(unit: Unit, report: AbuseReport, decision: Decision, case_id: st
     plan = Plan()
     receipt = acknowledgement(case.as_dict(), report, unit.settings) if first_from_reporter else None
     plan.messages += [receipt] if receipt else []
-    if report.notice.threat_to_life:
+    if urgent_flags(report):
         reasons = [r.reason for r in decision.rules]
         alert = decision_commands(
             Decision(Outcome.JOIN, decision.rules),
@@ -86,7 +94,7 @@ async def _join(unit: Unit, report: AbuseReport, decision: Decision, case_id: st
             now=unit.now,
         )
         plan.extend(alert)
-        flagged = case.change(unit.now, flags=case.flagged("art18-suspicion"))
+        flagged = case.change(unit.now, flags=case.flagged(*urgent_flags(report)))
         await unit.save(case, flagged)
         case = flagged
     if "notice" in case.flags and case.customer_id and await _notice_due(unit, case):
@@ -121,7 +129,7 @@ async def _open_or_escalate(unit: Unit, report: AbuseReport, decision: Decision,
     settings = unit.settings
     now = unit.now
     received = report.received_at or now
-    flags = (*decision.flags, *(("art18-suspicion",) if report.notice.threat_to_life else ()))
+    flags = (*decision.flags, *urgent_flags(report))
     values: dict[str, Any] = {
         "rules": tuple(decision.rule_names),
         "deadline_at": decision.deadline_at,
@@ -175,9 +183,5 @@ async def _open_or_escalate(unit: Unit, report: AbuseReport, decision: Decision,
         escalating is None or not await store.reported_before(unit.conn, case.id, report.reporter, 1)
     ):
         plan.messages.insert(0, receipt)
-    if any(getattr(m, "kind", "") == "complainant-result" for m in plan.messages):
-        answered = case.change(now, answered_at=now)
-        await unit.save(case, answered)
-        case = answered
     await unit.commit_plan(case, plan)
     return case.id

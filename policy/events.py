@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from core.errors import ContractError
 from core.messages import ActionFailed, Message, NotificationSent, ServiceLifted, ServiceSuspended
-from policy import outbox
+from policy import alerts, outbox
 from policy.case import may
 from policy.unit import Unit
 
@@ -29,5 +29,12 @@ async def action_event(unit: Unit, message: Message) -> bool:
         return await outbox.release(unit.conn, case.id) > 0
     if isinstance(message, ActionFailed):
         await unit.save(case, case.change(unit.now, needs_attention=True, flags=case.flagged("action-failed")))
-        return await outbox.alert_ops(unit.conn, message, unit.settings)
+        if await outbox.is_ops_mail(unit.conn, message.command_id):
+            return False
+        context = {"action": message.action, "reason": message.reason, "command_id": message.command_id}
+        alert = await alerts.alert_once(unit.conn, case.id, "action-failed", unit.settings, unit.now, context=context)
+        if alert is None:
+            return False  # ops were told about this case's failure already
+        await unit.send([alert], case_id=case.id)
+        return True
     return False

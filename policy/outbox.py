@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterable
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from core.messages import ActionFailed, Message, Publish, SendNotification, decode_message, utcnow
-from core.settings import Settings
+from core.messages import Message, Publish, decode_message, utcnow
 from policy.tables import outbox
 
 
@@ -89,25 +87,7 @@ async def pending(engine: AsyncEngine) -> int:
         return len(rows.all())
 
 
-async def alert_ops(conn: AsyncConnection, failed: ActionFailed, settings: Settings) -> bool:
-    """Queue a mail to ops about a failed action — unless what failed was itself a mail to ops (no loop)."""
-    body = await conn.scalar(select(outbox.c.body).where(outbox.c.message_id == failed.command_id))
-    if body is not None and json.loads(body).get("kind", "").startswith("ops-"):
-        return False
-    alert = SendNotification(
-        message_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"ops-alert:{failed.message_id}")),
-        case_id=failed.case_id,
-        kind="ops-action-failed",
-        to=settings.notify.ops_address,
-        language="en",
-        context={
-            "case_id": failed.case_id,
-            "action": failed.action,
-            "reason": failed.reason,
-            "command_id": failed.command_id,
-        },
-    )
-    if await conn.scalar(select(outbox.c.id).where(outbox.c.message_id == alert.message_id)):
-        return False  # a redelivered event: already queued
-    await add(conn, [alert])
-    return True
+async def is_ops_mail(conn: AsyncConnection, command_id: str) -> bool:
+    """True when a command was itself a mail to ops (its failure must not alert ops again: no loop)."""
+    body = await conn.scalar(select(outbox.c.body).where(outbox.c.message_id == command_id))
+    return body is not None and str(json.loads(body).get("kind", "")).startswith("ops-")

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from core.messages import SendNotification
 from core.report import AbuseReport
 from core.settings import Settings
+from policy import alerts, inventory
 from policy import cases as store
-from policy import inventory
 from policy.case import Case, Status, may
 from policy.commands import case_context, decision_commands, may_auto_answer
 from policy.decide import decide_deadline
@@ -63,7 +63,10 @@ async def fire_due(
                     await deadline_due(unit, case, row.id, fetcher=fetcher, resolver=resolver)
                 fired.append(row.case_id)
         if len(due) < batch:
-            return fired
+            break
+    async with engine.begin() as conn:  # what waits for a person: deadlines held, contests, SLA, failures, urgent
+        await alerts.queue_due_alerts(conn, settings, now)
+    return fired
 
 
 async def remind(unit: Unit, case: Case, deadline_id: int) -> None:

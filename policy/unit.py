@@ -56,8 +56,14 @@ class Unit:
         await store.add_history(self.conn, case_id, self.now, kind, outcome, rules, detail)
 
     async def send(self, messages: list[Message], *, case_id: str | None = None, held: bool = False) -> None:
-        """Queue messages in the outbox (held ones wait for the platform's confirmation of the case's suspension)."""
+        """Queue messages in the outbox (held ones wait for the platform's confirmation of the case's suspension).
+
+        The complainant's result stops the SLA clock when it is queued to go (a held one: when it is released)."""
         await outbox.add(self.conn, messages, case_id=case_id, held=held)
+        if not held:
+            for m in messages:
+                if getattr(m, "kind", "") == "complainant-result" and m.case_id:
+                    await store.mark_answered(self.conn, m.case_id, self.now)
 
     async def commit_plan(self, case: Case, plan: Plan) -> Case:
         """Queue a plan's commands, keep its statement of reasons, and note when a first measure took effect."""
