@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import uvloop
 from rich.console import Console
 from rich.table import Table
 
@@ -49,7 +50,8 @@ def _settings() -> Settings:
 
 def _run(coro: Any) -> Any:
     try:
-        return asyncio.run(coro)
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # uvloop: the listener's speed
+            return runner.run(coro)
     except AbuseDeskError as exc:
         err.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(1) from exc

@@ -5,7 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from core.topology import DEAD_EXCHANGE, DEAD_QUEUE_ARGUMENTS, EXCHANGE, QUEUES, queue_arguments
+from core.topology import (
+    DEAD_EXCHANGE,
+    DEAD_QUEUE_ARGUMENTS,
+    EXCHANGE,
+    QUEUES,
+    prefixed,
+    queue_arguments,
+    retry_arguments,
+)
 
 DEFINITIONS_PATH = "deploy/rabbitmq/definitions.json"
 
@@ -18,18 +26,19 @@ def rabbitmq_definitions(prefix: str = "", vhost: str = "/") -> dict[str, Any]:
     Users and permissions are not here: they are secrets, set per deployment.
     """
     exchanges = [
-        _exchange(prefix + EXCHANGE, "topic", vhost),
-        _exchange(prefix + DEAD_EXCHANGE, "direct", vhost),
+        _exchange(prefixed(prefix, EXCHANGE), "topic", vhost),
+        _exchange(prefixed(prefix, DEAD_EXCHANGE), "direct", vhost),
     ]
     queues: list[dict[str, Any]] = []
     bindings: list[dict[str, Any]] = []
     policies: list[dict[str, Any]] = []
     for spec in QUEUES:
-        name, dead = prefix + spec.name, prefix + spec.dead
+        name, dead = prefixed(prefix, spec.name), prefixed(prefix, spec.dead)
         queues.append(_queue(name, queue_arguments(spec, prefix), vhost))
+        queues.append(_queue(prefixed(prefix, spec.retry), retry_arguments(spec, prefix), vhost))
         queues.append(_queue(dead, dict(DEAD_QUEUE_ARGUMENTS), vhost))
-        bindings += [_binding(prefix + EXCHANGE, name, key, vhost) for key in spec.bindings]
-        bindings.append(_binding(prefix + DEAD_EXCHANGE, dead, name, vhost))
+        bindings += [_binding(prefixed(prefix, EXCHANGE), name, key, vhost) for key in spec.bindings]
+        bindings.append(_binding(prefixed(prefix, DEAD_EXCHANGE), dead, name, vhost))
         policies.append(
             {
                 "vhost": vhost,
@@ -38,7 +47,7 @@ def rabbitmq_definitions(prefix: str = "", vhost: str = "/") -> dict[str, Any]:
                 "apply-to": "queues",
                 "priority": 0,
                 "definition": {
-                    "dead-letter-exchange": prefix + DEAD_EXCHANGE,
+                    "dead-letter-exchange": prefixed(prefix, DEAD_EXCHANGE),
                     "dead-letter-routing-key": name,
                     "delivery-limit": spec.delivery_limit,
                 },

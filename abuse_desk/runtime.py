@@ -74,7 +74,14 @@ async def open_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     engine = create_engine(settings.database_url)
     if migrate:
         await upgrade(engine)
-    broker = Broker(settings.amqp_url, settings.prefix, prefetch=settings.broker.prefetch)
+    b = settings.broker
+    broker = Broker(
+        settings.amqp_url,
+        settings.prefix,
+        prefetch=b.prefetch,
+        handler_timeout=b.handler_timeout,
+        retry_delay=b.failure_retry_delay,
+    )
     await broker.connect(attempts=settings.broker.connect_attempts, delay=settings.broker.retry_delay)
     return Runtime(settings, engine, broker)
 

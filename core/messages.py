@@ -59,6 +59,9 @@ class ReportReceived(Message):
     TYPE: ClassVar[str] = "report.received.v1"
     raw: bytes
     envelope: Envelope
+    # The exact bytes of MAIL FROM / EHLO when they were not UTF-8 (the envelope then shows them as \xNN).
+    mail_from_bytes: bytes | None = None
+    helo_bytes: bytes | None = None
 
 
 class ReportParsed(Message):

@@ -347,6 +347,8 @@ class BrokerConfig(_Section):
     prefetch: int = Field(default=20, gt=0)
     connect_attempts: int = Field(default=30, gt=0)
     retry_delay: float = Field(default=1.0, ge=0)
+    handler_timeout: float = Field(default=300.0, gt=0)  # seconds a consumer's handler may run; then it failed
+    failure_retry_delay: float = Field(default=1.0, gt=0)  # first wait in `<queue>.retry`, doubling, ≤ 30 s
 
     @field_validator("link_secret")
     @classmethod

@@ -7,7 +7,16 @@ from typing import Any
 
 EXCHANGE = "abuse-desk"  # topic exchange; routing key = message type
 DEAD_EXCHANGE = "abuse-desk.dead"  # direct exchange; routing key = source queue name
-DEFAULT_DELIVERY_LIMIT = 5
+DEFAULT_DELIVERY_LIMIT = 5  # deliveries (crash loops) and handler attempts (failures, timeouts) per message
+DEFAULT_HANDLER_TIMEOUT = 300.0  # seconds a handler may run; a timeout counts as a failure
+SEPARATORS = ".-_:"  # a prefix ending in one of these is used as is; otherwise "." joins it
+
+
+def prefixed(prefix: str, name: str) -> str:
+    """`newcomer` + `actions.notify` -> `newcomer.actions.notify`; an empty prefix, or `t1.`, is used as is."""
+    if not prefix or prefix[-1] in SEPARATORS:
+        return prefix + name
+    return f"{prefix}.{name}"
 
 
 @dataclass(frozen=True)
@@ -23,6 +32,11 @@ class QueueSpec:
     def dead(self) -> str:
         """Name of the dead-letter queue of this queue."""
         return f"{self.name}.dead"
+
+    @property
+    def retry(self) -> str:
+        """Name of the retry queue: a failed message waits there (per-message TTL), then goes back to work."""
+        return f"{self.name}.retry"
 
 
 QUEUES: tuple[QueueSpec, ...] = (
@@ -46,8 +60,19 @@ def queue_arguments(spec: QueueSpec, prefix: str) -> dict[str, Any]:
     return {
         "x-queue-type": "quorum",
         "x-delivery-limit": spec.delivery_limit,
-        "x-dead-letter-exchange": prefix + DEAD_EXCHANGE,
-        "x-dead-letter-routing-key": prefix + spec.name,
+        "x-dead-letter-exchange": prefixed(prefix, DEAD_EXCHANGE),
+        "x-dead-letter-routing-key": prefixed(prefix, spec.name),
+    }
+
+
+def retry_arguments(spec: QueueSpec, prefix: str) -> dict[str, Any]:
+    """Declaration arguments of a retry queue: expired messages dead-letter (at least once) to the work queue."""
+    return {
+        "x-queue-type": "quorum",
+        "x-dead-letter-exchange": "",  # the default exchange: routing key = the work queue's name
+        "x-dead-letter-routing-key": prefixed(prefix, spec.name),
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
     }
 
 

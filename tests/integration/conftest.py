@@ -1,4 +1,5 @@
-"""Integration fixtures: the action stage's tables on the module's database, emptied for each test."""
+"""Integration fixtures: the action stage's tables on the module's database, emptied for each test; every test's
+broker prefix deleted afterwards (queues, retry and dead queues, exchanges), whoever declared them."""
 
 from __future__ import annotations
 
@@ -9,7 +10,24 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from abuse_desk.database import upgrade
 from actions.tables import mail_outbox, outbound_counts, outbound_reports, suspensions
+from core.broker import Broker
 from core.db import create_engine
+from tests.conftest import AMQP_URL, service_up
+
+
+@pytest.fixture(autouse=True)
+async def _delete_the_prefix_afterwards(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """A finalizer for tests that use a prefix: whatever they (or a listener, or a worker) declared goes."""
+    prefix = request.getfixturevalue("prefix") if "prefix" in request.fixturenames else None
+    yield
+    if prefix is None or not service_up("127.0.0.1", 5672):
+        return
+    broker = Broker(AMQP_URL, prefix)
+    await broker.connect(attempts=3, declare=False)
+    try:
+        await broker.delete_topology()
+    finally:
+        await broker.close()
 
 
 @pytest.fixture

@@ -1,33 +1,41 @@
-"""Consume semantics on the real broker: ack after the handler, bounded redelivery, dead letters and replay."""
+"""Consume semantics on the real broker: ack after the handler, retries that free the consumer, dead letters that
+explain themselves, handler timeouts, the idle helper, prefixes joined with a separator, nothing left behind."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import aio_pika
+import aiormq
+import pytest
 
+from core import redelivery
 from core.broker import Broker
 from core.messages import Message, ReportParsed
 from core.report import AbuseReport
 from core.settings import Settings
-
-
-async def wait_for(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.1)
+from core.topology import QUEUES
 
 
 def parsed(report_id: str = "r1") -> ReportParsed:
     return ReportParsed(report_id=report_id, report=AbuseReport(report_id=report_id))
 
 
-async def dead_count(broker: Broker, queue: str) -> int:
-    return {s.queue: s.dead for s in await broker.stats()}[queue]
+async def counts(broker: Broker, queue: str = "policy.reports") -> tuple[int, int, int]:
+    """(waiting, retrying, dead) of one queue."""
+    s = {s.queue: s for s in await broker.stats()}[queue]
+    return s.messages, s.retrying, s.dead
 
 
-async def test_handler_success_acks(broker: Broker) -> None:
+async def until(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+async def test_handler_success_acks_and_leaves_the_queues_idle(broker: Broker) -> None:
     seen: list[str] = []
 
     async def handler(message: Message) -> None:
@@ -36,18 +44,17 @@ async def test_handler_success_acks(broker: Broker) -> None:
     await broker.consume("policy.reports", handler)
     sent = parsed()
     await broker.publish(sent)
-    await wait_for(lambda: _true(seen))
-    await asyncio.sleep(0.3)
-    stats = {s.queue: s for s in await broker.stats()}
+    await until(lambda: _nonempty(seen))
+    await broker.idle(timeout=10)
     assert seen == [sent.message_id]
-    assert stats["policy.reports"].messages == 0 and stats["policy.reports"].dead == 0
+    assert await counts(broker) == (0, 0, 0)
 
 
-async def _true(value: list[str]) -> bool:
+async def _nonempty(value: list[str]) -> bool:
     return bool(value)
 
 
-async def test_poison_message_goes_to_dead_queue_at_once(settings: Settings, broker: Broker) -> None:
+async def test_poison_message_goes_to_dead_queue_at_once_with_the_reason(settings: Settings, broker: Broker) -> None:
     calls: list[Message] = []
 
     async def handler(message: Message) -> None:
@@ -56,45 +63,146 @@ async def test_poison_message_goes_to_dead_queue_at_once(settings: Settings, bro
     await broker.consume("policy.reports", handler)
     conn = await aio_pika.connect(settings.amqp_url)
     ch = await conn.channel()
-    ex = await ch.get_exchange(settings.prefix + "abuse-desk")
+    ex = await ch.get_exchange(broker.name("abuse-desk"))
     await ex.publish(aio_pika.Message(b"not json at all"), routing_key="report.parsed.v1")
     await conn.close()
 
     async def dead() -> bool:
-        return await dead_count(broker, "policy.reports") == 1
+        return (await counts(broker))[2] == 1
 
-    await wait_for(dead)
+    await until(dead)
     assert calls == []
-    letters = await broker.dead_letters("policy.reports")
-    assert [d.body for d in letters] == [b"not json at all"]
-    assert letters[0].reason == "rejected"
+    [letter] = await broker.dead_letters("policy.reports")
+    assert letter.body == b"not json at all"
+    assert letter.reason == redelivery.REJECTED and "not a valid abuse-desk message" in letter.error
 
 
-async def test_failing_handler_is_retried_a_bounded_number_of_times_then_replayed(broker: Broker) -> None:
+async def test_failing_handler_is_tried_delivery_limit_times_then_dead_with_its_real_error_then_replayed(
+    broker: Broker,
+) -> None:
     attempts: list[str] = []
     fixed = asyncio.Event()
 
     async def handler(message: Message) -> None:
         attempts.append(message.message_id)
         if not fixed.is_set():
-            raise RuntimeError("bug in the handler")
+            raise RuntimeError("bug in the handler: customer C1 has no e-mail")
 
     await broker.consume("policy.reports", handler, retry_delay=0.01)
     await broker.publish(parsed())
 
     async def dead() -> bool:
-        return await dead_count(broker, "policy.reports") == 1
+        return (await counts(broker))[2] == 1
 
-    await wait_for(dead, timeout=60)
-    tries = len(attempts)
-    assert 2 <= tries <= 7  # delivery limit 5: first delivery + bounded redeliveries
-    await asyncio.sleep(0.5)
-    assert len(attempts) == tries  # no hot loop once dead
+    await until(dead, timeout=30)
+    await broker.idle(timeout=10)
+    assert len(attempts) == 5  # the topology's delivery limit, exactly
+    [letter] = await broker.dead_letters("policy.reports")
+    assert letter.reason == redelivery.RETRIES_EXHAUSTED
+    assert letter.error == "RuntimeError: bug in the handler: customer C1 has no e-mail"
+    assert letter.attempts == 5
+    assert letter.headers[redelivery.QUEUE_HEADER] == "policy.reports"
+    assert letter.headers["report_id"] == "r1"  # the message's own headers travel with it
 
     fixed.set()
     assert await broker.replay("policy.reports") == 1
+    await until(lambda: _length_is(attempts, 6))
+    await broker.idle(timeout=10)
+    assert await counts(broker) == (0, 0, 0)
 
-    async def handled() -> bool:
-        return len(attempts) == tries + 1 and await dead_count(broker, "policy.reports") == 0
 
-    await wait_for(handled)
+async def _length_is(value: list[str], n: int) -> bool:
+    return len(value) == n
+
+
+async def test_a_failed_message_waits_in_the_retry_queue_without_holding_the_consumer(settings: Settings) -> None:
+    broker = Broker(settings.amqp_url, settings.prefix, prefetch=1)  # one message at a time
+    await broker.connect(attempts=3)
+    order: list[str] = []
+    try:
+
+        async def handler(message: Message) -> None:
+            order.append(message.report_id or "")
+            if message.report_id == "slow" and order.count("slow") == 1:
+                raise RuntimeError("backend answered 503")
+
+        await broker.consume("policy.reports", handler, retry_delay=1.5)
+        await broker.publish(parsed("slow"))
+        await until(lambda: _length_is(order, 1))
+        await broker.publish(parsed("quick"))
+        await until(lambda: _length_is(order, 2), timeout=1.0)  # well before the 1.5 s retry delay is over
+        assert order == ["slow", "quick"]
+        assert (await counts(broker))[1] == 1  # "slow" waits in policy.reports.retry
+        await until(lambda: _length_is(order, 3), timeout=10)
+        await broker.idle(timeout=10)
+        assert order == ["slow", "quick", "slow"]
+        assert await counts(broker) == (0, 0, 0)
+    finally:
+        await broker.delete_topology()
+        await broker.close()
+
+
+async def test_a_handler_past_its_timeout_counts_as_a_failure_and_dead_letters_say_so(broker: Broker) -> None:
+    runs: list[str] = []
+
+    async def hangs(message: Message) -> None:
+        runs.append(message.message_id)
+        await asyncio.Event().wait()
+
+    await broker.consume("policy.reports", hangs, retry_delay=0.01, timeout=0.2)
+    await broker.publish(parsed())
+
+    async def dead() -> bool:
+        return (await counts(broker))[2] == 1
+
+    await until(dead, timeout=30)
+    [letter] = await broker.dead_letters("policy.reports")
+    assert len(runs) == 5
+    assert letter.error == "handler timed out after 0.2s" and letter.reason == redelivery.RETRIES_EXHAUSTED
+
+
+async def test_idle_waits_for_a_running_handler(broker: Broker) -> None:
+    release = asyncio.Event()
+    done: list[str] = []
+
+    async def handler(message: Message) -> None:
+        await release.wait()
+        done.append(message.message_id)
+
+    await broker.consume("policy.reports", handler)
+    await broker.publish(parsed())
+    with pytest.raises(TimeoutError, match="1 running"):
+        await broker.idle(timeout=0.5)
+    release.set()
+    await broker.idle(timeout=10)
+    assert len(done) == 1
+
+
+async def test_a_prefix_is_joined_with_a_separator_and_deleted_with_everything_it_declared(settings: Settings) -> None:
+    prefix = f"newcomer{uuid.uuid4().hex[:6]}"
+    broker = Broker(settings.amqp_url, prefix)
+    await broker.connect(attempts=3)
+    names = [f"{prefix}.{n}" for spec in QUEUES for n in (spec.name, spec.retry, spec.dead)]
+    try:
+        assert broker.name("actions.notify") == f"{prefix}.actions.notify"
+        assert Broker(settings.amqp_url, "").name("actions.notify") == "actions.notify"
+        assert Broker(settings.amqp_url, "t1.").name("actions.notify") == "t1.actions.notify"
+        await broker.publish(parsed())
+        assert (await counts(broker))[0] == 1
+    finally:
+        await broker.delete_topology()
+        await broker.close()
+    conn = await aio_pika.connect(settings.amqp_url)
+    try:
+        left = []
+        for name in names:
+            ch = await conn.channel()
+            try:
+                await ch.declare_queue(name, passive=True)
+                left.append(name)
+                await ch.close()
+            except aiormq.exceptions.ChannelNotFoundEntity:
+                pass
+        assert left == []
+    finally:
+        await conn.close()

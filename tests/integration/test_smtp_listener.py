@@ -1,9 +1,12 @@
-"""The abuse@ listener against the real broker: 250 only after the confirm, 451 when the broker is away."""
+"""The abuse@ listener against the real broker: 250 only after the confirm, 451 when the broker is away, and the
+edges real MTAs reach (8-bit envelope bytes, long lines, many messages per session)."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import smtplib
 from collections.abc import AsyncIterator
 
 import aio_pika
@@ -72,8 +75,6 @@ async def test_250_carries_the_report_id_and_the_raw_bytes_are_in_the_queue(
     assert msg["type"] == "report.received.v1" and msg["report_id"] == report_id_for(RAW)
     assert msg["envelope"]["mail_from"] == "reporter@example.org"
     assert msg["envelope"]["rcpt_tos"] == ["abuse@localhost"]
-    import base64
-
     assert base64.b64decode(msg["raw"]) == RAW
 
 
@@ -146,3 +147,102 @@ async def test_broker_away_gives_451_then_250_again_without_restart(settings: Se
         await broker.delete_topology()
         await broker.close()
         await proxy.cut()
+
+
+def _send_bytes(port: int, helo: bytes, mail_from: bytes, rcpt: bytes, raw: bytes | None) -> list[tuple[int, bytes]]:
+    """A session written byte for byte with smtplib (its str API cannot send 8-bit envelope bytes)."""
+    client = smtplib.SMTP("127.0.0.1", port, timeout=20)
+    replies = []
+    try:
+        for line in (b"EHLO " + helo, b"MAIL FROM:<" + mail_from + b">", b"RCPT TO:<" + rcpt + b">"):
+            client.send(line + b"\r\n")
+            replies.append(client.getreply())
+        if raw is not None and replies[-1][0] == 250:
+            replies.append(client.data(raw))
+    finally:
+        client.close()
+    return replies
+
+
+async def test_non_utf8_bytes_in_mail_from_and_ehlo_are_accepted_and_kept(
+    settings: Settings, listener: tuple[int, Broker]
+) -> None:
+    port, _ = listener
+    replies = await asyncio.to_thread(
+        _send_bytes, port, b"mta.exempl\xe9.org", b"rapport\xe9@example.org", b"abuse@localhost", RAW
+    )
+    assert [code for code, _ in replies] == [250, 250, 250, 250]
+    [body] = await queued(settings, "ingest.normalize")
+    msg = json.loads(body)
+    assert base64.b64decode(msg["mail_from_bytes"]) == b"rapport\xe9@example.org"
+    assert base64.b64decode(msg["helo_bytes"]) == b"mta.exempl\xe9.org"
+    assert msg["envelope"]["mail_from"] == "rapport\\xe9@example.org"  # readable, the bytes are beside it
+    assert base64.b64decode(msg["raw"]) == RAW
+
+
+async def test_non_utf8_bytes_in_rcpt_get_a_permanent_550_at_once(listener: tuple[int, Broker]) -> None:
+    port, _ = listener
+    replies = await asyncio.to_thread(
+        _send_bytes, port, b"mta.example.org", b"r@example.org", b"abus\xe9@localhost", RAW
+    )
+    assert replies[-1][0] == 550 and replies[-1][1].startswith(b"5.1.1 <abus\\xe9@localhost>")
+
+
+async def test_lines_over_1000_bytes_are_accepted_and_kept_byte_for_byte(
+    settings: Settings, listener: tuple[int, Broker]
+) -> None:
+    port, _ = listener
+    long_line = b"X-Report-Data: " + b"a" * 5000 + b"\r\n"
+    raw = RAW.replace(b"\r\n\r\n", b"\r\n" + long_line + b"\r\n", 1) + b"b" * 3000 + b"\r\n"
+    code, text = await send(port, raw)
+    assert code == 250, text
+    [body] = await queued(settings, "ingest.normalize")
+    assert base64.b64decode(json.loads(body)["raw"]) == raw
+
+
+async def test_a_session_may_send_a_thousand_messages(settings: Settings, listener: tuple[int, Broker]) -> None:
+    port, broker = listener
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=20)
+    await client.connect()
+    try:
+        for n in range(1000):
+            await client.mail("fbl@example.net")
+            await client.rcpt("abuse@localhost")
+            code, _text = await client.data(RAW + b"complaint %d\r\n" % n)
+            assert code == 250, n
+    finally:
+        await client.quit()
+    assert {s.queue: s.messages for s in await broker.stats()}["ingest.normalize"] == 1000
+
+
+async def test_too_many_recipients_is_452(settings: Settings, broker: Broker) -> None:
+    one = settings.model_copy(update={"smtp": settings.smtp.model_copy(update={"max_recipients": 1})})
+    smtp = SmtpListener(one, broker.publish)
+    _, port = await smtp.start()
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=20)
+    await client.connect()
+    try:
+        await client.mail("r@example.org")
+        assert (await client.rcpt("abuse@localhost"))[0] == 250
+        with pytest.raises(aiosmtplib.SMTPRecipientRefused) as refused:
+            await client.rcpt("abuse@localhost")
+        assert refused.value.code == 452 and refused.value.message.startswith("4.5.3")
+    finally:
+        client.close()
+        await smtp.stop()
+
+
+async def test_a_closing_listener_answers_421(settings: Settings, broker: Broker) -> None:
+    smtp = SmtpListener(settings, broker.publish)
+    _, port = await smtp.start()
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=20)
+    await client.connect()
+    try:
+        smtp.handler.closing = True
+        await client.mail("r@example.org")
+        with pytest.raises(aiosmtplib.SMTPResponseException) as refused:
+            await client.rcpt("abuse@localhost")
+        assert refused.value.code == 421
+    finally:
+        client.close()
+        await smtp.stop()
