@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, TemplateNotFound
 
-from actions import wording
+from actions import findings, wording
 from core.errors import PermanentError
 from core.messages import SendNotification
 
@@ -43,6 +43,7 @@ _env.filters["category_name"] = wording.category_name  # {{ category | category_
 _env.filters["duration"] = wording.duration  # {{ deadline_hours | duration(language) }}
 _env.filters["rule_facts"] = wording.rule_facts  # {{ rule_names | rule_facts(language) }}
 _env.filters["status_name"] = wording.status_name  # {{ status | status_name(language) }}
+_env.filters["finding"] = findings.explain  # {{ tag | finding(language) }} -> what, why, how to fix
 _env.filters["ground"] = wording.ground  # {{ text | ground(category, "legal", language) }}
 
 
@@ -96,6 +97,8 @@ def render(command: SendNotification, *, sender: str, default_language: str, now
     if isinstance(context.get("statement"), dict):  # the machine-readable statement of reasons (Art. 17 DSA)
         data = json.dumps(context["statement"], ensure_ascii=False, indent=2, sort_keys=True).encode()
         msg.add_attachment(data, maintype="application", subtype="json", filename="statement-of-reasons.json")
+    if context.get("incidents_csv"):  # the customer's own incidents, all of them, when the mail quotes only some
+        msg.add_attachment(str(context["incidents_csv"]), subtype="csv", charset="utf-8", filename="incidents.csv")
     return msg
 
 
@@ -134,6 +137,11 @@ def _defaults(context: dict[str, Any]) -> dict[str, Any]:
         "answer": "",
         "answer_text": "",
         "missing_elements": [],
+        "incident_rows": [],
+        "incident_total": 0,
+        "incidents_csv": None,
+        "findings": [],
+        "finding_texts": {},
         "automation": "fully",
         "origin": "notice",
         # What the facts support (the policy fills these; the defaults claim nothing)

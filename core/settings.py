@@ -167,6 +167,17 @@ class PolicyConfig(_Section):
         ]
     )
     sla: SlaConfig = Field(default_factory=SlaConfig)
+    # Bulk reports: the same incident (address, port, type) again within this window adds to its case's count.
+    incident_window_hours: float = Field(default=168.0, gt=0)
+    # Findings that are notices, not accusations (an exposed or vulnerable service): no suspension threat.
+    notice_categories: list[str] = Field(default_factory=lambda: ["vulnerability"])
+    # Explanations of findings, per kind (resolver, ntp, redis, smb, telnet, rdp, memcached, generic) and language,
+    # over the built-in ones (actions/findings.py).
+    notice_texts: dict[str, dict[str, str]] = Field(default_factory=dict)
+    # A feed naming the same open finding again reminds the customer at most this often.
+    notice_reminder_hours: float = Field(default=168.0, gt=0)
+    # Customers decided per transaction for a report that names many (each keeps its own decision and trail).
+    group_batch: int = Field(default=50, ge=1, le=1000)
 
 
 # The report formats each kind of reporter sends when an entry names none (a person's text is never one of them).
@@ -340,16 +351,6 @@ class DsaConfig(_Section):
     reminder_before_hours: float = Field(default=6.0, gt=0)
     authorities: list[Authority] = Field(default_factory=list)
 
-
-class BrokerConfig(_Section):
-    """RabbitMQ client behaviour."""
-
-    prefetch: int = Field(default=20, gt=0)
-    connect_attempts: int = Field(default=30, gt=0)
-    retry_delay: float = Field(default=1.0, ge=0)
-    handler_timeout: float = Field(default=300.0, gt=0)  # seconds a consumer's handler may run; then it failed
-    failure_retry_delay: float = Field(default=1.0, gt=0)  # first wait in `<queue>.retry`, doubling, ≤ 30 s
-
     @field_validator("link_secret")
     @classmethod
     def _strong_secret(cls, v: str) -> str:
@@ -372,6 +373,16 @@ def weak_secret(value: str) -> str | None:
     if len(set(value)) < 10:
         return "the link secret repeats a few characters: use a random one (openssl rand -base64 32)"
     return None
+
+
+class BrokerConfig(_Section):
+    """RabbitMQ client behaviour."""
+
+    prefetch: int = Field(default=20, gt=0)
+    connect_attempts: int = Field(default=30, gt=0)
+    retry_delay: float = Field(default=1.0, ge=0)
+    handler_timeout: float = Field(default=300.0, gt=0)  # seconds a consumer's handler may run; then it failed
+    failure_retry_delay: float = Field(default=1.0, gt=0)  # first wait in `<queue>.retry`, doubling, ≤ 30 s
 
 
 class Settings(_Section):

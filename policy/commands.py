@@ -97,6 +97,7 @@ def case_context(
         "urgent": bool(URGENT_FLAGS & set(case.get("flags") or ())),
         "rejection_reason": rejection_reason(case),
         "rule_names": list(case.get("rules") or ()),
+        "finding_texts": settings.policy.notice_texts,
     } | incident_context(report)
 
 

@@ -79,6 +79,12 @@ def _authority_order(c: Context) -> str | None:
     return f"order from {c.facts.authority}: effect to be given within {hours:g} h, without warning"
 
 
+def _notice(c: Context) -> str | None:
+    if c.report.category not in c.config.notice_categories:
+        return None
+    return f"{c.report.category}: an exposed or vulnerable service, a notice with how to fix it, no measure"
+
+
 def _fbl_volume_reached(c: Context) -> bool:
     return c.facts.feedback_loop_volume >= c.config.fbl_threshold
 
@@ -141,6 +147,7 @@ RULES: tuple[Rule, ...] = (
     Rule("joins-open-case", Outcome.JOIN, _join_open_case),
     Rule("reporter-unverified", Outcome.REVIEW, _unverified),
     Rule("authority-order", Outcome.SUSPEND, _authority_order),
+    Rule("notice-not-accusation", Outcome.NOTICE, _notice),
     Rule("feedback-loop-below-threshold", Outcome.MONITOR, _fbl_below_threshold),
     Rule("critical-severity", Outcome.SUSPEND, _critical),
     Rule("customer-details-invalid", Outcome.SUSPEND, _details_invalid),
@@ -199,6 +206,16 @@ def _effects(outcome: Outcome, rules: tuple[RuleHit, ...], c: Context) -> Decisi
             notify_customer="customer-suspension",
             notify_complainant=answer,
             flags=flags,
+            confirmation=c.confirmation,
+            severity=c.severity,
+        )
+    if outcome is Outcome.NOTICE:
+        return Decision(
+            outcome,
+            rules,
+            notify_customer="customer-notice",
+            notify_complainant=answer,
+            flags=("notice",),
             confirmation=c.confirmation,
             severity=c.severity,
         )

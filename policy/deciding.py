@@ -107,7 +107,7 @@ async def _notice_due(unit: Unit, case: Case) -> bool:
     """A finding named again by a feed: remind the customer at most every `notice_reminder_hours`."""
     last = await unit.conn.scalar(
         select(func.max(case_history.c.at)).where(
-            case_history.c.case_id == case.id, case_history.c.outcome.in_(["warn", "notice-reminder"])
+            case_history.c.case_id == case.id, case_history.c.outcome.in_(["notice", "notice-reminder"])
         )
     )
     return last is None or unit.now - last >= timedelta(hours=unit.settings.policy.notice_reminder_hours)
@@ -116,10 +116,7 @@ async def _notice_due(unit: Unit, case: Case) -> bool:
 async def _notice_reminder(unit: Unit, case: Case, report: AbuseReport) -> Plan:
     customer = await inventory.customer_row(unit.conn, case.customer_id or "")
     reminder = Decision(
-        Outcome.WARN,
-        (),
-        notify_customer="customer-reminder",
-        confirmation=Confirmation(case.confirmation or Confirmation.NONE),
+        Outcome.NOTICE, (), notify_customer="customer-notice", confirmation=Confirmation(case.confirmation or "none")
     )
     await unit.history(case.id, "notice", "notice-reminder", [], {"report_id": report.report_id})
     return decision_commands(reminder, case.as_dict(), report, customer, unit.settings, reasons=[], now=unit.now)

@@ -218,6 +218,7 @@ async def gather(
         cases.c.customer_id == customer_id,
         cases.c.status.in_(sorted(CONFIRMED)),
         cases.c.opened_at >= window_start,
+        cases.c.category.not_in(config.notice_categories or ["-"]),  # a notice is not an accusation
     )
     if open_case is not None:
         confirmed_q = confirmed_q.where(cases.c.id != open_case.id)

@@ -16,6 +16,7 @@ class Outcome(StrEnum):
     MONITOR = "monitor"  # below a volume threshold: kept, no action yet
     REVIEW = "review"  # undecidable: a human decides, never suspend
     WARN = "warn"  # first complaint: the customer has the warning period to act
+    NOTICE = "notice"  # an exposed or vulnerable service: the customer is told how to fix it, nothing is threatened
     SUSPEND = "suspend"  # services stopped, customer notified
     JOIN = "join"  # joins an open case as more evidence; nothing new to do
     NONE = "none"  # deadline check: nothing to do (resolved in time)
@@ -26,6 +27,7 @@ STATUS_FOR: dict[Outcome, Status] = {
     Outcome.MONITOR: Status.MONITORING,
     Outcome.REVIEW: Status.NEEDS_REVIEW,
     Outcome.WARN: Status.WARNED,
+    Outcome.NOTICE: Status.WARNED,
     Outcome.SUSPEND: Status.SUSPENDING,  # suspended once the platform confirmed
 }
 CONFIRMED_STATUSES = CONFIRMED  # read by the transparency figures
@@ -34,6 +36,7 @@ TRANSITION_FOR: dict[Outcome, str] = {
     Outcome.MONITOR: "decide-monitor",
     Outcome.REVIEW: "decide-review",
     Outcome.WARN: "decide-warn",
+    Outcome.NOTICE: "decide-warn",
     Outcome.SUSPEND: "decide-suspend",
 }
 

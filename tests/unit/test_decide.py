@@ -369,8 +369,16 @@ def test_warning_sets_the_48h_deadline_and_mails() -> None:
 
 
 def test_low_severity_gets_a_longer_warning() -> None:
-    d = decide(report("vulnerability", "machine"), facts(**TRUSTED), CFG)
+    accusing = CFG.model_copy(update={"notice_categories": []})  # vulnerabilities treated as complaints
+    d = decide(report("vulnerability", "machine"), facts(**TRUSTED), accusing)
     assert d.deadline_at == NOW + timedelta(hours=168) and d.severity == "low"
+
+
+def test_an_exposed_service_is_a_notice_without_deadline_or_threat() -> None:
+    d = decide(report("vulnerability", "machine"), facts(customer=BAD, confirmed_cases_in_window=2, **TRUSTED), CFG)
+    assert d.outcome is Outcome.NOTICE and d.status == "warned" and d.rule_names[-1] == "notice-not-accusation"
+    assert d.deadline_at is None and d.suspend_services == () and d.notify_customer == "customer-notice"
+    assert d.flags == ("notice",)
 
 
 def test_suspension_stops_every_service_of_the_account() -> None:
