@@ -34,6 +34,7 @@ app.add_typer(scheduler_app, name="scheduler")
 app.add_typer(dead_app, name="dead")
 app.add_typer(db_app, name="db")
 register_operator_commands(app)  # doctor, health, deploy
+register_desk_commands(app, cases_app, dead_app)  # cases list|show|<action>, dead list|replay|discard, operators
 console = Console()
 err = Console(stderr=True)
 
@@ -105,21 +106,26 @@ def serve_one(component: str, log_level: str = "INFO") -> None:
 def parse(
     files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, readable=True)],
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
+    with_incidents: Annotated[bool, typer.Option("--incidents", help="list the incidents, not their count")] = False,
 ) -> None:
     """Parse mail files offline."""
     from ingest.parse import parse_report
 
     for path in files:
         report = parse_report(path.read_bytes())
-        data = {"file": str(path)} | report.model_dump(mode="json", exclude={"envelope", "schema_version"})
+        data = {"file": str(path)} | report.model_dump(mode="json", exclude={"envelope", "schema_version", "incidents"})
+        incidents = report.model_dump(mode="json", include={"incidents"})["incidents"]
+        data["incidents"] = incidents if with_incidents else len(incidents)
         if as_json:
             sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
         else:
             console.print(
                 f"[bold]{path}[/]: {report.format} / {report.category}"
                 f" ips={report.source_ips} domains={report.domains} urls={report.urls}"
-                f" reporter={report.reporter}"
+                f" reporter={report.reporter} incidents={len(report.incidents)}"
             )
+            for incident in report.incidents if with_incidents else ():
+                console.print(f"  incident: {incident.model_dump(exclude_none=True, exclude={'evidence'})}")
             for warning in report.parse_warnings:
                 console.print(f"  warning: {warning}")
 

@@ -167,6 +167,8 @@ def _urls(
     labelled = [indicators.clean_url(u) for u in _URL_LABEL_RE.findall(own)]
     if labelled or not prose:
         draft.add_urls(labelled)
+        # a URL on an offending address (http://203.0.113.10/...) locates what that address serves
+        draft.add_urls([u for u in indicators.find_urls(own) if indicators.url_ip(u) in draft.source_ips])
         return
     # links to the reporter's own site or to the ticket system that wrapped the mail are not offenders
     own_domains = {d.lower() for d in (meta.reporter_domain(), indicators.email_domain(meta.from_address)) if d}
