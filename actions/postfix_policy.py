@@ -129,6 +129,7 @@ class PolicyService:
         self.clock = clock
         self.on_result = on_result  # called with the reply row's metric label
         self.connections: set[_Connection] = set()
+        self._reported: dict[str, str] = {}  # counter key -> id of the report this window (claimed in the database)
         self._server: asyncio.Server | None = None
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
@@ -204,12 +205,18 @@ class PolicyService:
             key=over.key,
             who=over.who,
         )
+        if self._reported.get(over.key) == report.report_id:
+            return  # this replica reported this window already: no database round trip per deferred recipient
         if not await self.counter.claim_report(over.key, report.report_id, now):
-            return  # already reported in this window
+            self._reported[over.key] = report.report_id  # another replica (or an earlier run) reported it
+            return
         try:
             await self.publish(ReportParsed(report_id=report.report_id, report=report))
         except Exception as exc:  # the recipient is deferred anyway; the next one tries the report again
             await self.counter.release_report(over.key, report.report_id)
             log.error("postfix_policy.report_failed", sender=mailbox, error=repr(exc))
             return
+        if len(self._reported) > 100_000:
+            self._reported.clear()
+        self._reported[over.key] = report.report_id
         log.warning("postfix_policy.limit_reported", sender=mailbox, limit=over.limit, report_id=report.report_id)
