@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import (
-    Column,
-    Integer,
-    LargeBinary,
-    MetaData,
-    SmallInteger,
-    String,
-    Table,
-    select,
-    text,
-)
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.db import UTCDateTime
 from policy.inventory_import import (
     RESOURCE_TYPES,
     InventoryError,
@@ -74,37 +63,30 @@ class Query:
     at: datetime
 
 
-# Probe tables: SQLite gets temporary tables (per connection, outside the main database's locks); PostgreSQL
-# gets the same rows as arrays through unnest(), five parameters whatever the batch size.
-_probes = MetaData()
-_addr_probe = Table(
+# Probe columns (name, SQLite type, PostgreSQL array type). SQLite gets temporary tables (per connection, outside the
+# main database's locks); PostgreSQL gets the same columns as arrays through unnest(), whatever the batch size.
+_ADDR_PROBE = (
     "inventory_addr_probe",
-    _probes,
-    Column("qidx", Integer),
-    Column("fam", SmallInteger),
-    Column("plen", SmallInteger),
-    Column("pkey", LargeBinary(16)),
-    Column("qat", UTCDateTime),
-    prefixes=["TEMPORARY"],
+    (
+        ("qidx", "INTEGER", "INTEGER[]"),
+        ("fam", "INTEGER", "SMALLINT[]"),
+        ("plen", "INTEGER", "SMALLINT[]"),
+        ("pkey", "BLOB", "BYTEA[]"),
+        ("qat", "TIMESTAMP", "TIMESTAMPTZ[]"),
+    ),
 )
-_name_probe = Table(
+_NAME_PROBE = (
     "inventory_name_probe",
-    _probes,
-    Column("qidx", Integer),
-    Column("rtype", String(16)),
-    Column("name", String(320)),
-    Column("qat", UTCDateTime),
-    prefixes=["TEMPORARY"],
+    (
+        ("qidx", "INTEGER", "INTEGER[]"),
+        ("rtype", "VARCHAR(16)", "TEXT[]"),
+        ("name", "VARCHAR(320)", "TEXT[]"),
+        ("qat", "TIMESTAMP", "TIMESTAMPTZ[]"),
+    ),
 )
-_PG_TYPES = {
-    "qidx": "INTEGER[]",
-    "fam": "SMALLINT[]",
-    "plen": "SMALLINT[]",
-    "pkey": "BYTEA[]",
-    "qat": "TIMESTAMPTZ[]",
-    "rtype": "TEXT[]",
-    "name": "TEXT[]",
-}
+Probe = tuple[str, tuple[tuple[str, str, str], ...]]
+AddrKey = tuple[int, int, datetime]  # family, address as an integer, time
+NameKey = tuple[str, str, datetime]  # kind, normalized name, time
 
 
 def _address(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -122,34 +104,22 @@ def _domain_suffixes(name: str) -> list[str]:
     return [".".join(labels[i:]) for i in range(len(labels) - 1)] or [name.lower().rstrip(".")]
 
 
-def _indicator(q: Query) -> str:
-    if q.kind == "ip":
-        addr = _address(q.value)
-        return addr.compressed if addr is not None else q.value
-    if q.kind == "domain":
-        return q.value.strip().lower().rstrip(".")
-    return q.value.strip().lower()
+# A loose index scan: from each family, the next prefix length up, one index seek at a time, in one round trip.
+_LENGTHS_SQL = """WITH RECURSIVE l(fam, plen) AS (
+  VALUES (4, -1), (6, -1)
+  UNION ALL
+  SELECT l.fam, (SELECT r.prefix_len FROM resources r WHERE r.addr_family = l.fam AND r.prefix_len > l.plen
+                 ORDER BY r.prefix_len LIMIT 1)
+  FROM l WHERE l.plen IS NOT NULL
+)
+SELECT fam, plen FROM l WHERE plen >= 0 ORDER BY fam, plen"""
 
 
 async def _prefix_lengths(conn: AsyncConnection) -> dict[int, list[int]]:
-    """The prefix lengths held per family: a few index seeks (the next length up), never a scan."""
+    """The prefix lengths the inventory holds per family (a few index seeks on ix_resources_range, never a scan)."""
     found: dict[int, list[int]] = {}
-    for family in (4, 6):
-        lengths: list[int] = []
-        last = -1
-        while True:
-            nxt = await conn.scalar(
-                select(resources.c.prefix_len)
-                .where(resources.c.addr_family == family, resources.c.prefix_len > last)
-                .order_by(resources.c.prefix_len)
-                .limit(1)
-            )
-            if nxt is None:
-                break
-            last = int(nxt)
-            lengths.append(last)
-        if lengths:
-            found[family] = lengths
+    for fam, plen in await conn.execute(text(_LENGTHS_SQL)):
+        found.setdefault(int(fam), []).append(int(plen))
     return found
 
 
@@ -163,7 +133,7 @@ _ADDR_ON = "r.addr_family = p.fam AND r.prefix_len = p.plen AND r.range_start = 
 _NAME_ON = "r.type = p.rtype AND r.value = p.name"  # ix_resources_type_value
 
 
-async def _matches(conn: AsyncConnection, table: Table, on: str, rows: list[dict[str, Any]]) -> list[tuple[int, Any]]:
+async def _matches(conn: AsyncConnection, probe: Probe, on: str, data: dict[str, list[Any]]) -> list[Any]:
     """Join the probe rows with the resources valid at each probe's time, one index seek per probe, never a scan.
 
     PostgreSQL: the probes are arrays unnest()ed in the FROM clause (one parameter per column, whatever the batch),
@@ -171,51 +141,69 @@ async def _matches(conn: AsyncConnection, table: Table, on: str, rows: list[dict
     would read every network. SQLite: a temporary table (per connection, outside the main database's locks) and
     CROSS JOIN, which in SQLite keeps the probes as the outer loop (without statistics it would scan resources).
     """
-    if not rows:
+    if not data["qidx"]:
         return []
-    names = [c.name for c in table.columns]
+    table, columns = probe
+    names = [c[0] for c in columns]
     if conn.dialect.name == "postgresql":
-        casts = ", ".join(f"CAST(:{n} AS {_PG_TYPES[n]})" for n in names)
+        casts = ", ".join(f"CAST(:{n} AS {pg})" for n, _lite, pg in columns)
         stmt = text(_PG_SQL.format(casts=casts, names=", ".join(names), on=on))
-        result = await conn.execute(stmt, {n: [r[n] for r in rows] for n in names})
-        return [(r.qidx, r) for r in result]
-    cols = ", ".join(f"{c.name} {c.type.compile(dialect=conn.dialect)}" for c in table.columns)
-    await conn.execute(text(f"CREATE TEMP TABLE IF NOT EXISTS {table.name} ({cols})"))
-    await conn.execute(table.delete())
-    await conn.execute(table.insert(), rows)
-    result = await conn.execute(text(_SQLITE_SQL.format(probes=table.name, on=on)))
-    found = [(r.qidx, r) for r in result]
-    await conn.execute(table.delete())
+        return list(await conn.execute(stmt, data))
+    to_db = _sqlite_time(conn)
+    data = data | {"qat": [to_db(t) for t in data["qat"]]}
+    await conn.exec_driver_sql(
+        f"CREATE TEMP TABLE IF NOT EXISTS {table} ({', '.join(f'{n} {t}' for n, t, _ in columns)})"
+    )
+    await conn.exec_driver_sql(f"DELETE FROM {table}")
+    marks = ", ".join("?" for _ in names)
+    await conn.exec_driver_sql(
+        f"INSERT INTO {table} VALUES ({marks})", list(zip(*(data[n] for n in names), strict=True))
+    )
+    found = list(await conn.execute(text(_SQLITE_SQL.format(probes=table, on=on))))
+    await conn.exec_driver_sql(f"DELETE FROM {table}")
     return found
 
 
+def _sqlite_time(conn: AsyncConnection) -> Callable[[datetime], Any]:
+    """A datetime as SQLite stores a UTCDateTime column (so that it compares with valid_from/valid_to), memoised."""
+    process: Callable[[Any], Any] | None = resources.c.valid_from.type.bind_processor(conn.dialect)
+    cache: dict[datetime, Any] = {}
+
+    def convert(t: datetime) -> Any:
+        if t not in cache:
+            cache[t] = process(t) if process else t
+        return cache[t]
+
+    return convert
+
+
 async def _address_matches(
-    conn: AsyncConnection, chunk: list[tuple[int, Query]], lengths: dict[int, list[int]]
+    conn: AsyncConnection, keys: list[AddrKey], lengths: dict[int, list[int]]
 ) -> list[tuple[int, Any]]:
-    rows: list[dict[str, Any]] = []
-    for idx, q in chunk:
-        addr = _address(q.value)
-        if addr is None:
-            continue
-        bits = addr.max_prefixlen
-        for plen in lengths.get(addr.version, []):
-            net = (int(addr) >> (bits - plen)) << (bits - plen)
-            rows.append({"qidx": idx, "fam": addr.version, "plen": plen, "pkey": to_bytes(net), "qat": q.at})
-    return await _matches(conn, _addr_probe, _ADDR_ON, rows)
+    data: dict[str, list[Any]] = {"qidx": [], "fam": [], "plen": [], "pkey": [], "qat": []}
+    for idx, (fam, number, at) in enumerate(keys):
+        bits = 32 if fam == 4 else 128
+        for plen in lengths.get(fam, []):
+            data["qidx"].append(idx)
+            data["fam"].append(fam)
+            data["plen"].append(plen)
+            data["pkey"].append(to_bytes((number >> (bits - plen)) << (bits - plen)))
+            data["qat"].append(at)
+    return [(r.qidx, r) for r in await _matches(conn, _ADDR_PROBE, _ADDR_ON, data)]
 
 
-async def _name_matches(conn: AsyncConnection, chunk: list[tuple[int, Query]]) -> list[tuple[int, Any]]:
-    rows: list[dict[str, Any]] = []
-    for idx, q in chunk:
-        name = _indicator(q)
-        if q.kind == "mailbox":
-            if "@" not in name:
-                continue
-            rows.append({"qidx": idx, "rtype": "mailbox", "name": name, "qat": q.at})
-            name = name.rsplit("@", 1)[1]
-        if name:
-            rows += [{"qidx": idx, "rtype": "domain", "name": s, "qat": q.at} for s in _domain_suffixes(name)]
-    return await _matches(conn, _name_probe, _NAME_ON, rows)
+async def _name_matches(conn: AsyncConnection, keys: list[NameKey]) -> list[tuple[int, Any]]:
+    data: dict[str, list[Any]] = {"qidx": [], "rtype": [], "name": [], "qat": []}
+    for idx, (kind, name, at) in enumerate(keys):
+        probes = [("mailbox", name)] if kind == "mailbox" else []
+        domain = name.rsplit("@", 1)[1] if kind == "mailbox" else name
+        probes += [("domain", suffix) for suffix in _domain_suffixes(domain)] if domain else []
+        for rtype, value in probes:
+            data["qidx"].append(idx)
+            data["rtype"].append(rtype)
+            data["name"].append(value)
+            data["qat"].append(at)
+    return [(r.qidx, r) for r in await _matches(conn, _NAME_PROBE, _NAME_ON, data)]
 
 
 def _specificity(row: Any) -> tuple[int, int, str, str]:
@@ -233,24 +221,40 @@ async def lookup_batch(conn: AsyncConnection, queries: Sequence[Query]) -> list[
     """For each query (same order), every resource that matched it at the query's own time, most specific first.
 
     Addresses: one equality probe of (family, prefix length, network) per prefix length the inventory holds, on
-    ix_resources_range; names: one probe per domain suffix on ix_resources_type_value. Probes go in chunks.
+    ix_resources_range; names: one probe per domain suffix on ix_resources_type_value. The same (value, time) asked
+    twice is probed once; probes go in chunks of CHUNK distinct queries.
     """
-    for q in queries:
+    indicators: list[str] = []
+    addr_keys: dict[AddrKey, list[int]] = {}
+    name_keys: dict[NameKey, list[int]] = {}
+    for i, q in enumerate(queries):
         if q.at.tzinfo is None:
             raise ValueError("Query.at must be timezone-aware")
+        if q.kind == "ip":
+            addr = _address(q.value)
+            indicators.append(addr.compressed if addr is not None else q.value)
+            if addr is not None:
+                addr_keys.setdefault((addr.version, int(addr), q.at), []).append(i)
+            continue
+        name = q.value.strip().lower().rstrip(".") if q.kind == "domain" else q.value.strip().lower()
+        indicators.append(name)
+        if name and (q.kind == "domain" or "@" in name):
+            name_keys.setdefault((q.kind, name, q.at), []).append(i)
     found: list[list[Any]] = [[] for _ in queries]
-    addr_q = [(i, q) for i, q in enumerate(queries) if q.kind == "ip"]
-    name_q = [(i, q) for i, q in enumerate(queries) if q.kind in ("domain", "mailbox")]
-    lengths = await _prefix_lengths(conn) if addr_q else {}
-    for start in range(0, len(addr_q), CHUNK):
-        for idx, row in await _address_matches(conn, addr_q[start : start + CHUNK], lengths):
-            found[idx].append(row)
-    for start in range(0, len(name_q), CHUNK):
-        for idx, row in await _name_matches(conn, name_q[start : start + CHUNK]):
-            found[idx].append(row)
+    lengths = await _prefix_lengths(conn) if addr_keys else {}
+    addr_list, name_list = list(addr_keys), list(name_keys)
+    for start in range(0, len(addr_list), CHUNK):
+        chunk = addr_list[start : start + CHUNK]
+        for idx, row in await _address_matches(conn, chunk, lengths):
+            for i in addr_keys[chunk[idx]]:
+                found[i].append(row)
+    for start in range(0, len(name_list), CHUNK):
+        names = name_list[start : start + CHUNK]
+        for idx, row in await _name_matches(conn, names):
+            for i in name_keys[names[idx]]:
+                found[i].append(row)
     out: list[list[Match]] = []
-    for q, rows in zip(queries, found, strict=True):
-        indicator = _indicator(q)
+    for indicator, rows in zip(indicators, found, strict=True):
         ordered = sorted(rows, key=_specificity)
         out.append(list(dict.fromkeys(Match(indicator, r.service_id, r.customer_id, r.type, r.value) for r in ordered)))
     return out
