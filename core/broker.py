@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import aio_pika
@@ -22,6 +21,7 @@ from aio_pika.abc import (
 from core import redelivery
 from core.errors import ContractError, TransientError
 from core.messages import Message, decode_message
+from core.redelivery import DeadLetter
 from core.topology import (
     DEAD_EXCHANGE,
     DEAD_QUEUE_ARGUMENTS,
@@ -49,21 +49,6 @@ class QueueStat:
     consumers: int
     dead: int
     retrying: int = 0
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """A message sitting in a dead-letter queue, with why it got there."""
-
-    queue: str
-    message_id: str
-    type: str
-    reason: str
-    delivery_count: int
-    body: bytes
-    headers: dict[str, Any] = field(default_factory=dict)  # AMQP headers as received (x-death, x-abuse-desk-*)
-    error: str = ""  # the handler's own error text (x-abuse-desk-error), when it failed
-    attempts: int = 0  # handler runs (x-abuse-desk-attempts), else the broker's delivery count
 
 
 DeadHandler = Callable[[DeadLetter], Awaitable[None]]
@@ -466,41 +451,17 @@ async def _quietly(step: Awaitable[Any]) -> None:
 
 
 def _delivery_count(msg: AbstractIncomingMessage) -> int:
-    return _int((msg.headers or {}).get("x-delivery-count", 0))
+    return redelivery.as_int((msg.headers or {}).get("x-delivery-count", 0))
 
 
 def _int(value: Any) -> int:
     return redelivery.as_int(value)
 
 
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value or "")
-
-
 def _dead_letter(queue: str, msg: AbstractIncomingMessage) -> DeadLetter:
-    headers = dict(msg.headers or {})
-    deaths: Any = headers.get("x-death") or []
-    reason = _text(headers.get(redelivery.REASON_HEADER))
-    if not reason and deaths and isinstance(deaths, list) and isinstance(deaths[0], dict):
-        reason = _text(deaths[0].get("reason", ""))
-    return DeadLetter(
-        queue=queue,
-        message_id=msg.message_id or "",
-        type=msg.type or _body_type(msg.body),
-        reason=reason or redelivery.REJECTED,
-        delivery_count=_delivery_count(msg),
-        body=msg.body,
-        headers=headers,
-        error=_text(headers.get(redelivery.ERROR_HEADER)),
-        attempts=_int(headers.get(redelivery.ATTEMPTS_HEADER)) or _delivery_count(msg),
+    return redelivery.dead_letter(
+        queue, headers=dict(msg.headers or {}), body=msg.body, message_id=msg.message_id, type=msg.type
     )
-
-
-def _body_type(body: bytes) -> str:
-    try:
-        return str(json.loads(body).get("type", ""))
-    except (ValueError, AttributeError):
-        return ""
 
 
 def _safe(url: str) -> str:

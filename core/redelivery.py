@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -19,6 +21,21 @@ ERROR_LIMIT: Final = 2000
 # Set by RabbitMQ when it dead-letters or redelivers; not carried over when we republish a message ourselves.
 _BROKER_HEADERS: Final = ("x-death", "x-first-death-exchange", "x-first-death-queue", "x-first-death-reason")
 _BROKER_HEADERS_ALSO: Final = ("x-delivery-count", "x-last-death-exchange", "x-last-death-queue", "x-last-death-reason")
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message sitting in a dead-letter queue, with why it got there."""
+
+    queue: str
+    message_id: str
+    type: str
+    reason: str
+    delivery_count: int
+    body: bytes
+    headers: dict[str, Any] = field(default_factory=dict)  # AMQP headers as received (x-death, x-abuse-desk-*)
+    error: str = ""  # the handler's own error text (x-abuse-desk-error), when it failed
+    attempts: int = 0  # handler runs (x-abuse-desk-attempts), else the broker's delivery count
 
 
 def retry_delay(attempt: int, base: float, cap: float) -> float:
@@ -78,3 +95,36 @@ def describe_error(exc: BaseException, timeout: float | None = None) -> str:
         return f"handler timed out after {timeout:g}s"
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value or "")
+
+
+def dead_letter(
+    queue: str, *, headers: dict[str, Any], body: bytes, message_id: str | None, type: str | None
+) -> DeadLetter:
+    """A dead letter as read from `<queue>.dead`: our reason and error headers, else what the broker recorded."""
+    deaths: Any = headers.get("x-death") or []
+    reason = _text(headers.get(REASON_HEADER))
+    if not reason and deaths and isinstance(deaths, list) and isinstance(deaths[0], dict):
+        reason = _text(deaths[0].get("reason", ""))
+    delivery_count = as_int(headers.get("x-delivery-count"))
+    return DeadLetter(
+        queue=queue,
+        message_id=message_id or "",
+        type=type or _body_type(body),
+        reason=reason or REJECTED,
+        delivery_count=delivery_count,
+        body=body,
+        headers=headers,
+        error=_text(headers.get(ERROR_HEADER)),
+        attempts=as_int(headers.get(ATTEMPTS_HEADER)) or delivery_count,
+    )
+
+
+def _body_type(body: bytes) -> str:
+    try:
+        return str(json.loads(body).get("type", ""))
+    except (ValueError, AttributeError):
+        return ""
