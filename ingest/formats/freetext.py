@@ -45,12 +45,29 @@ _DOMAIN_PROSE_RE = re.compile(
     r"\s{1,3}[\"'«“]?\s?((?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24})(?![\w-]|\.\w)",
     re.I,
 )
+_FORWARDED_ONLY_RE = re.compile(
+    r"^[ \t>]*(?:-{2,}\s*(?:Forwarded message|Message transféré|Weitergeleitete Nachricht|Mensaje reenviado)\s*-{2,}|"
+    r"Début du message (?:réexpédié|transféré)\s*:|Begin forwarded message\s*:)",
+    re.I | re.M,
+)
+_REPLY_SENT_RE = re.compile(r"^[ \t>]*(?:Sent|Envoyé|Gesendet|Enviado(?: el)?)\s*:", re.I)
 _FORWARDED_FROM_RE = re.compile(
     r"^[ \t>]*(?:From|De|Von|Envoyé par|Expéditeur)\s*:[^\n<@]{0,200}<?([A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253})",
     re.M | re.I,
 )
 _URL_CATEGORIES = frozenset({"phishing", "malware", "copyright", "illegal-content", "fraud"})
 _LOG_LINE_RE = re.compile(r"^\S{0,80}\s?\d{1,3}(?:\.\d{1,3}){3}\b.{0,300}$", re.M)
+
+
+def forwarded_sender(text: str) -> str | None:
+    """The From of an inline forwarded mail; never a reply header ("On ... wrote:", Outlook "From:/Sent:")."""
+    for marker in _FORWARDED_ONLY_RE.finditer(text[:MAX_TEXT]):
+        for sender in _FORWARDED_FROM_RE.finditer(text, marker.end(), marker.end() + 4096):
+            following = text[sender.end() : sender.end() + 400].split("\n", 2)[1:2]
+            if following and _REPLY_SENT_RE.match(following[0]):
+                continue  # an Outlook reply header: a person of the reply chain
+            return sender.group(1)
+    return None
 
 
 def split_own_text(text: str) -> tuple[str, str]:
@@ -99,11 +116,10 @@ def parse(msg: Part, meta: MailMeta) -> Draft:
     subject = indicators.refang(meta.subject)
     _source_ips(draft, own, forwarded, subject)
     marker = _FORWARD_RE.search(text)
-    if marker is not None:  # the sender of an inline forwarded mail (not the people of a reply chain)
-        sender = _FORWARDED_FROM_RE.search(text, marker.end(), marker.end() + 4096)
-        if sender is not None:
-            draft.add_emails([sender.group(1)])
-            draft.add_domains([indicators.email_domain(sender.group(1))])
+    sender = forwarded_sender(text)
+    if sender is not None:  # the sender of an inline forwarded mail (not the people of a reply chain)
+        draft.add_emails([sender])
+        draft.add_domains([indicators.email_domain(sender)])
     reported = embedded.reported_message(msg)
     if reported is not None:
         embedded.read_into(draft, reported, ips=True)
