@@ -18,7 +18,7 @@ from core.db import create_engine
 from core.errors import AbuseDeskError, TransientError
 from core.messages import utcnow
 from core.settings import Settings
-from policy import inventory, outbox, queries
+from policy import inventory, link_store, outbox, queries
 from policy.scheduler import fire_due
 
 
@@ -41,6 +41,7 @@ async def database(settings: Settings, *, read_only: bool = False) -> AsyncItera
     engine = create_engine(settings.database_url)
     try:
         await upgrade(engine)
+        settings.dsa.link_secret = await link_store.link_secret(engine, settings)  # links mailed from ops commands
         yield engine
     finally:
         await engine.dispose()

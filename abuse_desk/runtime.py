@@ -26,6 +26,7 @@ from core.settings import Settings
 from ingest.authenticate import network_lookup, pinned_lookup
 from ingest.normalize import NormalizeWorker
 from ingest.smtp import SmtpListener
+from policy import link_store
 from policy.consumer import PolicyWorker
 from policy.scheduler import fire_due
 
@@ -74,6 +75,7 @@ async def open_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     engine = create_engine(settings.database_url)
     if migrate:
         await upgrade(engine)
+    settings.dsa.link_secret = await link_store.link_secret(engine, settings)  # configured, or kept in the database
     b = settings.broker
     broker = Broker(
         settings.amqp_url,
@@ -119,10 +121,12 @@ async def start_component(rt: Runtime, name: str) -> None:
         rt.stoppers.insert(0, policy_service.stop)
         await rt.consume("actions.bounces", bounce_counter(s, rt.engine, rt.publish).handle)
     elif name == "web":
-        if not s.web_token:
-            log.warning("web.disabled", reason="ABUSE_DESK_WEB_TOKEN is not set: the ops pages are not served")
-            return
+        from abuse_desk.deadletters import start_keeper
         from abuse_desk.web.app import web_app
+
+        await start_keeper(rt.broker, rt.engine)  # the dead-letter keeper runs with the ops pages
+        if not s.web_token:
+            log.info("web.no_bootstrap", reason="ABUSE_DESK_WEB_TOKEN is not set: operators sign in by name only")
 
         stop, rt.web_port = await start_server(
             web_app(rt), s.web_listen, name="the ops web page", env_var="ABUSE_DESK_WEB_LISTEN"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.policy
 import functools
 import json
 import re
@@ -76,11 +77,18 @@ def render(command: SendNotification, *, sender: str, default_language: str, now
     context = _defaults(command.context) | {"language": language}
     subject = subject_template.render(**context)  # a value with CR/LF stays on this line (header_safe below)
     body = body_template.render(**context)
-    msg = EmailMessage()
+    # An internationalized address (RFC 6531) is written as UTF-8: the mailer sends it with SMTPUTF8.
+    msg = EmailMessage(policy=email.policy.SMTPUTF8) if not command.to.isascii() else EmailMessage()
     try:
         domain = sender.rpartition("@")[2]
         msg["From"] = Address(addr_spec=sender)
-        msg["To"] = Address(addr_spec=header_safe(command.to, 320))
+        to = header_safe(command.to, 320)
+        if to.isascii():
+            msg["To"] = Address(addr_spec=to)
+        elif to.count("@") == 1 and not any(c.isspace() or c in "<>,;\"" for c in to):
+            msg["To"] = to  # Address() refuses a UTF-8 local part; the SMTPUTF8 policy writes it as it is
+        else:
+            raise ValueError("not a mail address")
     except (ValueError, IndexError) as exc:
         raise PermanentError(f"cannot address a mail to {command.to!r}: {exc}") from exc
     msg["Subject"] = header_safe(subject, 250)

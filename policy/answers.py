@@ -11,13 +11,13 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.errors import AbuseDeskError
-from core.messages import Message, SendNotification
+from core.messages import Message
 from core.report import AbuseReport
 from core.settings import Settings
 from policy import cases as store
 from policy import inventory
 from policy.case import Case, Status
-from policy.commands import case_context, may_auto_answer
+from policy.commands import to_complainant, to_customer, to_ops
 from policy.model import RuleHit
 from policy.recheck import Fetcher, recheck
 from policy.resolve import Resolver
@@ -76,26 +76,13 @@ class Answer:
     fetcher: Fetcher | None
     resolver: Resolver
 
-    @property
-    def ctx(self) -> dict[str, Any]:
-        return case_context(self.case.as_dict(), self.report, self.unit.settings, customer=self.customer)
-
     def to_customer(self, kind: str, extra: dict[str, Any]) -> list[Message]:
-        if not self.customer or not self.customer.get("email"):
-            return []
-        return [
-            _mail(
-                self.case,
-                kind,
-                self.customer["email"],
-                self.customer.get("language"),
-                self.unit.settings,
-                self.ctx | extra,
-            )
-        ]
+        mail = to_customer(self.case.as_dict(), self.report, self.customer, self.unit.settings, kind, extra)
+        return [mail] if mail else []
 
     def to_ops(self, what: str) -> Message:
-        return _ops(self.case, what, self.text, self.unit.settings, self.ctx)
+        extra = {"answer": what, "answer_text": self.text[:2000]}
+        return to_ops(self.case.as_dict(), self.report, self.unit.settings, "ops-customer-answer", extra)
 
 
 Result = tuple[dict[str, Any], list[Message], dict[str, Any]]
@@ -118,19 +105,14 @@ async def _fixed(a: Answer) -> Result:
         after = case.transition("customer-fixed", unit.now, rules=tuple(h.name for h in hits))
         await unit.save(case, after)
         await unit.history(case.id, "customer", "resolve", [asdict(h) for h in hits], data)
-        report = a.report
-        if report is not None and may_auto_answer(report) and report.reporter:
-            messages.append(
-                _mail(
-                    after,
-                    "complainant-result",
-                    report.reporter,
-                    report.language,
-                    unit.settings,
-                    a.ctx | {"outcome": "resolved", "evidence": "", "status": "resolved"},
-                    in_reply_to=report.message_id,
-                )
-            )
+        answer = to_complainant(
+            after.as_dict(),
+            a.report,
+            unit.settings,
+            "complainant-result",
+            {"outcome": "resolved", "status": "resolved"},
+        )
+        messages += [answer] if answer else []
     elif result.passed:  # suspended: a person reviews and lifts
         outcome["outcome"] = "review-requested"
         await unit.save(case, case.change(unit.now, needs_attention=True))
@@ -218,34 +200,3 @@ ANSWERS: dict[str, Callable[[Answer], Awaitable[Result]]] = {
     "more-time": _more_time,
     "help": _help,
 }
-
-
-def _mail(
-    case: Case,
-    kind: str,
-    to: str,
-    language: str | None,
-    settings: Settings,
-    context: dict[str, Any],
-    *,
-    in_reply_to: str | None = None,
-) -> SendNotification:
-    return SendNotification(
-        case_id=case.id,
-        kind=kind,
-        to=to,
-        language=language or settings.notify.default_language,
-        in_reply_to=in_reply_to,
-        context=context,
-    )
-
-
-def _ops(case: Case, what: str, text: str, settings: Settings, ctx: dict[str, Any]) -> SendNotification:
-    return _mail(
-        case,
-        "ops-customer-answer",
-        settings.notify.ops_address,
-        "en",
-        settings,
-        ctx | {"answer": what, "answer_text": text[:2000]},
-    )

@@ -15,6 +15,7 @@ from policy import statements
 from policy.incidents import EXCERPT_ROWS
 from policy.links import make_token
 from policy.model import Decision
+from policy.recipients import clean_subject, receipt_address
 from policy.unit import Plan
 
 # Header fields (of the reported mail or of an ARF/DSN part) that name whoever received it: the complainant.
@@ -81,7 +82,7 @@ def case_context(
         "deadline_at": deadline.isoformat() if deadline else None,
         "warning_hours": settings.policy.warning_hours,
         "evidence": redact(report.evidence, report)[:2000] if report else "",
-        "subject": report.subject[:200] if report else "",
+        "subject": clean_subject(report.subject) if report else "",
         # read by actions.notify, which never mails a complainant that is not a person
         "reporter_kind": report.reporter_kind if report else "unknown",
         "automated": report.automated if report else False,
@@ -153,31 +154,84 @@ def rejection_reason(case: dict[str, Any]) -> str | None:
     return None
 
 
-def may_auto_answer(report: AbuseReport | None) -> bool:
-    """RFC 3834: answer people only, never feedback loops, robots, null senders or Auto-Submitted mail."""
-    if report is None or not report.reporter or report.automated:
-        return False
-    if report.reporter_kind not in ("person", "unknown"):
-        return False
-    null_sender = report.envelope.received_at is not None and not report.envelope.mail_from
-    return not null_sender and report.reporter.split("@")[0].lower() not in ("mailer-daemon", "postmaster")
+# What the complainant's copy never carries: the customer's name, evidence, statement, link and attachments.
+COMPLAINANT_VIEW: dict[str, Any] = {
+    "evidence": "",
+    "statement": None,
+    "statement_url": None,
+    "customer_name": "",
+    "incidents_csv": None,
+}
 
 
-def acknowledgement(
-    case: dict[str, Any], report: AbuseReport, settings: Settings, *, customer: dict[str, Any] | None = None
+def complainant_address(report: AbuseReport | None, settings: Settings) -> str | None:
+    """THE one rule for mailing a complainant (RFC 3834, backscatter): the address, or None (policy/recipients.py)."""
+    return receipt_address(report, own_addresses=settings.abuse_addresses)
+
+
+def to_complainant(
+    case: dict[str, Any], report: AbuseReport | None, settings: Settings, kind: str, extra: dict[str, Any]
 ) -> SendNotification | None:
-    """The complainant's acknowledgement with the case reference (None when the reporter is not a person)."""
-    if not may_auto_answer(report) or report.reporter is None:
+    """A mail to the complainant (receipt, result), or None when they may not be mailed."""
+    to = complainant_address(report, settings)
+    if to is None or report is None:
         return None
     return SendNotification(
         case_id=case["id"],
         report_id=report.report_id,
-        kind="complainant-ack",
-        to=report.reporter,
+        kind=kind,
+        to=to,
         language=report.language or settings.notify.default_language,
         in_reply_to=report.message_id,
-        context=case_context(case, report, settings, customer=None) | {"evidence": ""},
+        context=case_context(case, report, settings, customer=None) | extra | COMPLAINANT_VIEW,
     )
+
+
+def to_customer(
+    case: dict[str, Any],
+    report: AbuseReport | None,
+    customer: dict[str, Any] | None,
+    settings: Settings,
+    kind: str,
+    extra: dict[str, Any],
+    *,
+    now: datetime | None = None,
+) -> SendNotification | None:
+    """A mail to the customer (their own incidents only, the complainant withheld), or None without an address."""
+    if not customer or not customer.get("email"):
+        return None
+    return SendNotification(
+        case_id=case["id"],
+        report_id=report.report_id if report else None,
+        kind=kind,
+        to=customer["email"],
+        language=customer.get("language") or settings.notify.default_language,
+        context=case_context(case, report, settings, customer=customer, now=now) | extra,
+    )
+
+
+def to_ops(
+    case: dict[str, Any], report: AbuseReport | None, settings: Settings, kind: str, extra: dict[str, Any]
+) -> SendNotification:
+    """A mail to the abuse desk itself (in English, like every ops mail)."""
+    return SendNotification(
+        case_id=case["id"],
+        report_id=report.report_id if report else None,
+        kind=kind,
+        to=settings.notify.ops_address,
+        language="en",
+        context=case_context(case, report, settings, customer=None) | extra,
+    )
+
+
+def acknowledgement(case: dict[str, Any], report: AbuseReport, settings: Settings) -> SendNotification | None:
+    """The complainant's acknowledgement with the case reference (None when they may not be mailed)."""
+    return to_complainant(case, report, settings, "complainant-ack", {})
+
+
+def ctx_extra(ctx: dict[str, Any], reasons: list[str]) -> dict[str, Any]:
+    """What a decision adds to the customer's mail: the reasons, and the statement of reasons when one was built."""
+    return {"reasons": reasons, "statement": ctx.get("statement")}
 
 
 def decision_commands(
@@ -196,7 +250,6 @@ def decision_commands(
     # A suspension's mails (the customer's statement of reasons, the complainant's "suspended") wait for the platform.
     mails = plan.held if decision.suspend_services and customer else plan.messages
     ctx = case_context(case, report, settings, customer=customer, now=now) | {"reasons": reasons}
-    default_lang = settings.notify.default_language
     report_id = report.report_id if report else None
     if decision.suspend_services and customer:
         outbound = report is not None and report.format == "outbound-limit" and bool(report.emails)
@@ -225,41 +278,18 @@ def decision_commands(
                 now=now,
             )
             ctx["statement"] = plan.statement
-    if decision.notify_customer and customer and customer.get("email"):
-        mails.append(
-            SendNotification(
-                case_id=case["id"],
-                report_id=report_id,
-                kind=decision.notify_customer,
-                to=customer["email"],
-                language=customer.get("language") or default_lang,
-                context=ctx,
-            )
-        )
-    if decision.notify_complainant and report and report.reporter and may_auto_answer(report):
-        mails.append(
-            SendNotification(
-                case_id=case["id"],
-                report_id=report_id,
-                kind=decision.notify_complainant,
-                to=report.reporter,
-                language=report.language or default_lang,
-                in_reply_to=report.message_id,
-                context=ctx
-                | {"outcome": decision.outcome.value, "status": decision.status}
-                | {"evidence": "", "statement": None, "statement_url": None, "customer_name": ""}
-                | {"incidents_csv": None},
-            )
-        )
+    customer_mail = (
+        to_customer(case, report, customer, settings, decision.notify_customer, ctx_extra(ctx, reasons), now=now)
+        if decision.notify_customer
+        else None
+    )
+    answer = {"outcome": decision.outcome.value, "status": decision.status, "reasons": reasons}
+    result = (
+        to_complainant(case, report, settings, decision.notify_complainant, answer)
+        if decision.notify_complainant
+        else None
+    )
+    mails += [m for m in (customer_mail, result) if m is not None]
     if report is not None and (report.notice.threat_to_life or report.notice.csam or report.notice.authority_order):
-        out.append(
-            SendNotification(
-                case_id=case["id"],
-                report_id=report_id,
-                kind="ops-art18",
-                to=settings.notify.ops_address,
-                language="en",
-                context=ctx | {"statement": None},
-            )
-        )
+        out.append(to_ops(case, report, settings, "ops-art18", {"reasons": reasons}))
     return plan

@@ -8,10 +8,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from core.messages import SendNotification
 from core.report import AbuseReport
 from policy import cases as store
 from policy import facts as facts_mod
-from policy import inventory
+from policy import inventory, receipt_limits
 from policy.case import Case, Status
 from policy.commands import acknowledgement, decision_commands
 from policy.decide import decide
@@ -80,7 +81,7 @@ async def _join(unit: Unit, report: AbuseReport, decision: Decision, case_id: st
     await unit.save(case, joined)
     case = await _record(unit, joined, report, decision, {"report_id": report.report_id})
     plan = Plan()
-    receipt = acknowledgement(case.as_dict(), report, unit.settings) if first_from_reporter else None
+    receipt = await _receipt(unit, case, report) if first_from_reporter else None
     plan.messages += [receipt] if receipt else []
     if urgent_flags(report):
         reasons = [r.reason for r in decision.rules]
@@ -101,6 +102,18 @@ async def _join(unit: Unit, report: AbuseReport, decision: Decision, case_id: st
         plan.extend(await _notice_reminder(unit, case, report))
     await unit.commit_plan(case, plan)
     return case_id
+
+
+async def _receipt(unit: Unit, case: Case, report: AbuseReport) -> SendNotification | None:
+    """The complainant's receipt, unless they may not be mailed or too many receipts went to them or their domain."""
+    receipt = acknowledgement(case.as_dict(), report, unit.settings)
+    if receipt is None:
+        return None
+    allowed, why = await receipt_limits.take_receipt(unit.conn, receipt.to, unit.now, unit.settings.notify.receipts)
+    if not allowed:
+        await unit.history(case.id, "receipt", "withheld", [{"name": "receipt-rate-limited", "reason": why}], {})
+        return None
+    return receipt
 
 
 async def _notice_due(unit: Unit, case: Case) -> bool:
@@ -175,10 +188,8 @@ async def _open_or_escalate(unit: Unit, report: AbuseReport, decision: Decision,
     shown = case.with_indicators(found.matched_indicators)
     reasons = [r.reason for r in decision.rules]
     plan = decision_commands(decision, shown.as_dict(), report, customer, settings, reasons=reasons, now=now)
-    receipt = acknowledgement(shown.as_dict(), report, settings)
-    if receipt is not None and (
-        escalating is None or not await store.reported_before(unit.conn, case.id, report.reporter, 1)
-    ):
-        plan.messages.insert(0, receipt)
+    if escalating is None or not await store.reported_before(unit.conn, case.id, report.reporter, 1):
+        receipt = await _receipt(unit, shown, report)
+        plan.messages[:0] = [receipt] if receipt else []
     await unit.commit_plan(case, plan)
     return case.id

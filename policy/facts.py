@@ -17,6 +17,7 @@ from policy.customer_checks import detail_problems
 from policy.model import CustomerFacts, EvidenceCheck, Facts
 from policy.resolve import Resolver, StaticResolver
 from policy.tables import case_reports, cases
+from policy.trust import authority_of, received_check, trusted_reporter
 
 
 def incident_time(report: AbuseReport, now: datetime) -> datetime:
@@ -47,34 +48,6 @@ def indicator_lookups(report: AbuseReport) -> tuple[list[str], list[str]]:
     ips = list(dict.fromkeys([*report.source_ips, *(h.strip("[]") for h in hosts if _is_ip(h.strip("[]")))]))
     names = list(dict.fromkeys([*report.domains, *(h for h in hosts if not _is_ip(h.strip("[]")))]))
     return ips, names
-
-
-def _domain(address: str | None) -> str | None:
-    return address.rsplit("@", 1)[1].lower().rstrip(".") if address and "@" in address else None
-
-
-def trusted_reporter(report: AbuseReport, trust: TrustConfig) -> tuple[str | None, bool]:
-    """(name of the trusted-reporter entry the sender matches, whether the mail proves it)."""
-    sender = report.auth.from_domain if report.auth.checked else _domain(report.reporter)
-    if not sender:
-        return None, False
-    for entry in trust.reporters:
-        if any(sender == d or sender.endswith("." + d) for d in entry.domains):
-            if not trust.require_authentication:
-                return entry.name, True
-            return entry.name, report.auth.dkim_aligned or report.auth.spf == "pass"
-    return None, False
-
-
-def authority_of(report: AbuseReport, authorities: list[Authority]) -> Authority | None:
-    """The authority an order comes from: authenticated mail from its domains, or an order entered by ops."""
-    if report.reporter_kind == "internal" and (report.source_label or "").startswith("authority-order:"):
-        name = (report.source_label or "").split(":", 1)[1]
-        return next((a for a in authorities if a.name == name), None)
-    sender = report.auth.from_domain if report.auth.checked else None
-    if not sender or not (report.auth.dkim_aligned or report.auth.spf == "pass"):
-        return None
-    return next((a for a in authorities if any(sender == d or sender.endswith("." + d) for d in a.domains)), None)
 
 
 def origin_of(report: AbuseReport, facts: Facts) -> str:
@@ -118,17 +91,6 @@ async def _url_check(
             if ours:
                 return EvidenceCheck("url-on-our-resource", True, f"{host} {how} {', '.join(ours)}, the customer's")
     return EvidenceCheck("url-on-our-resource", False, f"none of {', '.join(hosts)} points at the customer's services")
-
-
-def _received_check(report: AbuseReport, ours: list[str]) -> EvidenceCheck | None:
-    ips = [i for i in ours if _is_ip(i)]
-    if not report.reported_received or not ips:
-        return None
-    top = report.reported_received[0]
-    hit = [ip for ip in ips if ip in top]
-    if hit:
-        return EvidenceCheck("received-chain", True, f"the reporter's own Received header shows {hit[0]}", False)
-    return EvidenceCheck("received-chain", False, "the reporter's own Received header does not show our address", False)
 
 
 def _is_ip(text: str) -> bool:
@@ -241,7 +203,7 @@ async def gather(
     evidence = [
         c
         for c in (
-            _received_check(report, [m.indicator for m in mine]),
+            received_check(report, [m.indicator for m in mine]),
             await _url_check(conn, report, at, customer_id, resolver),
         )
         if c is not None

@@ -19,7 +19,7 @@ from core.settings import Settings
 from policy import cases as store
 from policy import inventory
 from policy.case import RESTRICTING, TRANSITIONS, Case, Status
-from policy.commands import case_context, decision_commands, may_auto_answer
+from policy.commands import decision_commands, to_complainant, to_customer
 from policy.decide import decide, decide_deadline
 from policy.facts import gather
 from policy.model import Confirmation, Decision, Outcome, RuleHit
@@ -96,20 +96,10 @@ async def apply(
 
 
 def _customer_mail(a: Action, case: Case, kind: str, extra: dict[str, Any]) -> list[SendNotification]:
-    if not a.customer or not a.customer.get("email"):
-        return []
-    ctx = case_context(case.as_dict(), a.report, a.unit.settings, customer=a.customer, now=a.unit.now)
-    return [
-        SendNotification(
-            case_id=case.id,
-            kind=kind,
-            to=a.customer["email"],
-            language=a.customer.get("language") or a.unit.settings.notify.default_language,
-            context=ctx
-            | {"reasons": [a.customer_text] if a.customer_text else [], "operator_text": a.customer_text}
-            | extra,
-        )
-    ]
+    """The customer's mail about an operator's decision: the operator's text for them, never the audit note."""
+    words = {"reasons": [a.customer_text] if a.customer_text else [], "operator_text": a.customer_text}
+    mail = to_customer(case.as_dict(), a.report, a.customer, a.unit.settings, kind, words | extra, now=a.unit.now)
+    return [mail] if mail else []
 
 
 async def _confirm(a: Action) -> tuple[Case, Plan, str]:
@@ -190,21 +180,9 @@ async def _reject(a: Action) -> tuple[Case, Plan, str]:
     after = a.case.transition("ops-reject", a.unit.now, rules=("ops-reject",), automation="partially")
     await a.unit.save(a.case, after)
     plan = Plan()
-    report = a.report
-    if report is not None and report.reporter and may_auto_answer(report):
-        ctx = case_context(after.as_dict(), report, a.unit.settings, customer=None)
-        plan.messages.append(
-            SendNotification(
-                case_id=after.id,
-                kind="complainant-result",
-                to=report.reporter,
-                language=report.language or a.unit.settings.notify.default_language,
-                in_reply_to=report.message_id,
-                context=ctx
-                | {"outcome": "reject", "status": "rejected", "evidence": "", "reasons": []}
-                | {"rejection_reason": "decided-by-person"},
-            )
-        )
+    answer = {"outcome": "reject", "status": "rejected", "reasons": [], "rejection_reason": "decided-by-person"}
+    result = to_complainant(after.as_dict(), a.report, a.unit.settings, "complainant-result", answer)
+    plan.messages += [result] if result else []
     return after, plan, "reject"
 
 

@@ -11,13 +11,12 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from core.messages import SendNotification
 from core.report import AbuseReport
 from core.settings import Settings
 from policy import alerts, inventory
 from policy import cases as store
 from policy.case import Case, Status, may
-from policy.commands import case_context, decision_commands, may_auto_answer
+from policy.commands import decision_commands, to_complainant, to_customer
 from policy.decide import decide_deadline
 from policy.model import Confirmation, Outcome, RuleHit
 from policy.recheck import Fetcher, HttpFetcher, recheck
@@ -74,16 +73,10 @@ async def remind(unit: Unit, case: Case, deadline_id: int) -> None:
     if case.status is not Status.WARNED or not case.customer_id:
         return
     customer = await inventory.customer_row(unit.conn, case.customer_id)
-    if not customer or not customer.get("email"):
-        return
     report = await store.first_report(unit.conn, case.id)
-    reminder = SendNotification(
-        case_id=case.id,
-        kind="customer-reminder",
-        to=customer["email"],
-        language=customer.get("language") or unit.settings.notify.default_language,
-        context=case_context(case.as_dict(), report, unit.settings, customer=customer, now=unit.now),
-    )
+    reminder = to_customer(case.as_dict(), report, customer, unit.settings, "customer-reminder", {}, now=unit.now)
+    if reminder is None:
+        return
     await unit.history(case.id, "deadline", "reminded", [], {"deadline_id": deadline_id})
     await unit.send([reminder], case_id=case.id)
 
@@ -136,29 +129,11 @@ async def _gone(
     after = case.transition("deadline-gone", unit.now, rules=tuple(h.name for h in hits))
     await unit.save(case, after)
     await unit.history(case.id, "deadline", "resolve", [asdict(h) for h in hits], {"deadline_id": deadline_id})
-    plan = Plan()
     customer = await inventory.customer_row(unit.conn, case.customer_id) if case.customer_id else None
-    ctx = {"outcome": "resolved", "passes": [h.reason for h in hits], "failures": []}
-    if customer and customer.get("email"):
-        plan.messages.append(
-            SendNotification(
-                case_id=case.id,
-                kind="customer-recheck",
-                to=customer["email"],
-                language=customer.get("language") or unit.settings.notify.default_language,
-                context=case_context(after.as_dict(), report, unit.settings, customer=customer) | ctx,
-            )
-        )
-    if report is not None and may_auto_answer(report) and report.reporter:
-        plan.messages.append(
-            SendNotification(
-                case_id=case.id,
-                kind="complainant-result",
-                to=report.reporter,
-                language=report.language or unit.settings.notify.default_language,
-                in_reply_to=report.message_id,
-                context=case_context(after.as_dict(), report, unit.settings, customer=None)
-                | {"outcome": "resolved", "status": "resolved", "evidence": "", "statement": None},
-            )
-        )
+    recheck_ctx = {"outcome": "resolved", "passes": [h.reason for h in hits], "failures": []}
+    told = (
+        to_customer(after.as_dict(), report, customer, unit.settings, "customer-recheck", recheck_ctx),
+        to_complainant(after.as_dict(), report, unit.settings, "complainant-result", {"outcome": "resolved"}),
+    )
+    plan = Plan(messages=[m for m in told if m is not None])
     await unit.commit_plan(after, plan)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -17,7 +15,7 @@ from starlette.routing import Route
 from abuse_desk.web import statement_text
 from actions.wording import category_name
 from core.messages import utcnow
-from policy import answers, inventory, outbox
+from policy import answers, inventory, link_store, links, outbox
 from policy.cases import case_row, first_report
 from policy.commands import redact
 from policy.links import LinkClaims, LinkError, read_token
@@ -30,13 +28,13 @@ if TYPE_CHECKING:
 log = structlog.get_logger("abuse_desk.web.statements")
 
 
+ONCE = ("contest", "help")  # each reaches a person: once per link
+
+
 def statement_routes(rt: Runtime, templates: jinja2.Environment) -> list[Route]:
     """GET shows the case as the customer may see it; POST records an answer and acts on it."""
     secret = rt.settings.dsa.link_secret
     trust = rt.settings.trust
-
-    def form_key(token: str) -> str:
-        return hmac.new(secret.encode(), f"form:{token}".encode(), hashlib.sha256).hexdigest()
 
     default_language = rt.settings.notify.default_language
 
@@ -53,7 +51,7 @@ def statement_routes(rt: Runtime, templates: jinja2.Environment) -> list[Route]:
         try:
             return read_token(secret, token, now)
         except LinkError as exc:
-            return refusal(403, str(exc))
+            return refusal(exc.code, str(exc))
 
     async def language(claims: LinkClaims) -> str:
         async with rt.engine.connect() as conn:
@@ -85,7 +83,7 @@ def statement_routes(rt: Runtime, templates: jinja2.Environment) -> list[Route]:
             now=now,
             result=result,
             error=error,
-            form_key=form_key(token),
+            form_key=links.new_form_key(secret, token),  # one form, one answer: a replay is refused
             causes=answers.CAUSES,
             cause_labels=statement_text.CAUSES[lang],
             offers=statement_text.OFFERS.get(str(case["status"]), ()),
@@ -102,7 +100,9 @@ def statement_routes(rt: Runtime, templates: jinja2.Environment) -> list[Route]:
             return claims
         text = statement_text.TEXT[await language(claims)]
         form = await request.form()
-        if not hmac.compare_digest(str(form.get("key", "")).encode(), form_key(token).encode()):
+        try:
+            nonce = links.read_form_key(secret, token, str(form.get("key", "")))
+        except LinkError:
             return await show(request, error=text["err_stale"], code=403)
         kind = str(form.get("kind", ""))
         data = {
@@ -113,6 +113,10 @@ def statement_routes(rt: Runtime, templates: jinja2.Environment) -> list[Route]:
             return await show(request, error=text["err_commitment"], code=400)
         try:
             async with rt.engine.begin() as conn:
+                keys = [links.nonce_key(token, nonce)] + ([links.answer_key(token, kind)] if kind in ONCE else [])
+                for key in keys:  # a replayed form, or a second contest or call for help through one link
+                    if not await link_store.claim_use(conn, key, claims.case_id, kind, now):
+                        raise answers.AnswerError("this answer was already sent")
                 result = await answers.apply(
                     conn,
                     claims.case_id,
