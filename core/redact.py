@@ -11,7 +11,7 @@ from urllib.parse import unquote
 
 from core import redact_lexicon as lx
 from core.redact_numbers import phones, postal
-from core.redact_text import DISPLAY_NAME_RE, Masks, attributions, fields, headers, signatures
+from core.redact_text import Masks, attributions, display_names, fields, headers, signatures
 from core.report import AbuseReport
 
 MARK = lx.MARK
@@ -90,12 +90,13 @@ def _recipients_in(text: str) -> tuple[list[str], list[str]]:
     addresses: list[str] = []
     names: list[str] = []
     for name, value in fields(text.split("\n")):
-        if name in lx.RECIPIENT_FIELDS:
-            addresses += lx.ADDRESS_RE.findall(value)
-            names += [m["name"] for m in DISPLAY_NAME_RE.finditer(value)]
+        if name == "list-unsubscribe":  # the customer's unsubscribe address, with the recipient in its parameters
             addresses += [unquote(v) for v in _UNSUB_PARAM_RE.findall(value) if "@" in unquote(v)]
+        elif name in lx.RECIPIENT_FIELDS:
+            addresses += lx.WHOLE_ADDRESS_RE.findall(value)
+            names += display_names(value)
         if name == "received":
-            addresses += [a for m in lx.RECEIVED_FOR_RE.finditer(value) for a in lx.ADDRESS_RE.findall(m.group(0))]
+            addresses += [a for m in lx.RECEIVED_FOR_RE.finditer(value) for a in lx.WHOLE_ADDRESS_RE.findall(m[0])]
         if name in ("return-path", "list-unsubscribe", "sender", "from"):
             addresses += [v.replace("=", "@", 1) for v in lx.VERP_RE.findall(value)]
     return addresses, names
@@ -193,7 +194,10 @@ class _Redactor:
         text = headers(text, masks, found)
         text = attributions(text, found)
         text = signatures(text)
-        text = lx.OBFUSCATED_RE.sub(MARK, lx.ADDRESS_RE.sub(MARK, text))
+        if "@" in text:
+            text = lx.ADDRESS_RE.sub(MARK, lx.LOGGED_ID_RE.sub(lambda m: masks.hide(m.group(0)), text))
+        if lx.OBFUSCATED_HINT_RE.search(text.lower()):
+            text = lx.OBFUSCATED_RE.sub(MARK, text)
         text = postal(phones(text))
         dynamic = _names_re(found)
         text = dynamic.sub(MARK, text) if dynamic else text
@@ -202,7 +206,8 @@ class _Redactor:
             forms = {f for w in words for f in (w, w[:1].upper() + w[1:], w.upper())}
             alts = "|".join(map(re.escape, sorted(forms, key=len, reverse=True)))
             text = re.sub(_NAME_BOUNDS[0] + alts + _NAME_BOUNDS[1], MARK, text)
-        text = lx.SELF_NAMED_RE.sub(lambda m: m.group(0)[: m.start("name") - m.start()] + MARK, text)
+        if lx.holds(text.lower(), lx.SELF_NAMED_HINTS):
+            text = lx.SELF_NAMED_RE.sub(lambda m: m.group(0)[: m.start("name") - m.start()] + MARK, text)
         text = re.sub(r"\[redacted\](?:[ \t]*[,;]?[ \t]*\[redacted\])+", MARK, text)
         return masks.restore(text)
 

@@ -13,12 +13,17 @@ PRIVATE_RE = re.compile("[\ue000-\ue1ff]")
 
 QUOTE = r"(?:>[ \t]?)*"
 ADDRESS_RE = re.compile(r"(?<![\w.+'-])[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
+# An address as a whole (not the tail of a VERP or URL-encoded one): what a recipient field names.
+WHOLE_ADDRESS_RE = re.compile(r"(?<![\w.+'=%-])[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
+# A message id in a log line (Postfix message-id=<...>): evidence, not an address.
+LOGGED_ID_RE = re.compile(r"\b(?:message-id|msgid|msg-id)[=:][ \t]*<?[^\s<>@]+@[^\s<>]+>?", re.I)
 # carol (at) example (dot) org, carol[at]example.org
 OBFUSCATED_RE = re.compile(
     r"(?<![\w.+-])[\w.+-]{1,64}[ \t]*[\[(][ \t]*(?:at|@)[ \t]*[\])][ \t]*[\w-]{1,63}"
     r"(?:(?:\.|[ \t]*[\[(][ \t]*(?:dot|point|punkt|punto)[ \t]*[\])][ \t]*)[\w-]{1,63}){1,6}",
     re.I,
 )
+OBFUSCATED_HINT_RE = re.compile(r"[\[(][ \t]*(?:at|@)[ \t]*[\])]")  # run on the lower-cased text
 # The recipient encoded in a VERP bounce address: bounce-carol=example.org@lists.customer.example
 VERP_RE = re.compile(r"(?<=[-+.])[\w.+-]{1,64}=[\w-]{1,63}(?:\.[\w-]{1,63})*\.[A-Za-z]{2,24}(?=@)")
 
@@ -86,6 +91,8 @@ _CAP = r"[A-ZÀ-ÖØ-Þ][\w'’.-]*"
 SIGNOFF_RE = re.compile(
     r"^(?i:" + _SIGNOFFS + r")\b[ \t]*[,.!:]*[ \t]*(?:" + _CAP + r"(?:[ \t]+" + _CAP + r"){0,4}[ \t]*[,.]?)?[ \t]*$"
 )
+ANY_SIGNOFF_RE = re.compile(r"^[> \t]*(?:--[ \t]*\r?$|(?i:" + _SIGNOFFS + r"|veuillez|je vous prie|nous vous prions"
+                            r"|recevez|dans l'attente|reciba|sin otro)\b)", re.M)
 SIGNOFF_LONG_RE = re.compile(
     r"^(?:veuillez agréer|je vous prie d'agréer|nous vous prions d'agréer|recevez, |dans l'attente de votre"
     r"|reciba un cordial|sin otro particular)",
@@ -111,6 +118,7 @@ NOT_PHONE_RE = re.compile(
     r"|(?<=:)\d{1,5}\b|\[\d+\]|\b(?:port|pid|uid|id|as|asn|serial|seq|len|ttl)[ \t]*[=:#]?[ \t]*\d+",
     re.I,
 )
+PLAIN_NOT_PHONE_RE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,3}(?:\.\d{1,3}){3}")
 PHONE_RUN_RE = re.compile(r"(?<![\w+.:/@=%#-])(?:\+|\b00)?\(?\d[\d \t().\-/]{5,40}\d")
 PHONE_LABEL_RE = re.compile(
     r"(?:\b(?:tel|tél|tele|tel[eé]fono|t[eé]l[eé]phone|telephone|telefon|phone|mobile|mobil|mob|cell|cellulaire"
@@ -149,9 +157,11 @@ POSTCODE_CITY_RE = re.compile(
     r"|sur|sous|en|de|la|le|les|lès|am|an|der|im|del|de la|bei))*(?:[ \t]+(?:CEDEX|Cedex)(?:[ \t]*\d{1,2})?)?"
     r"[ \t]*(?:[,(][ \t]*[A-ZÀ-ÖØ-Þ][\w ]{1,30}\)?)?[ \t]*$"
 )
+POSTCODE_LINE_RE = re.compile(r"^" + QUOTE + POSTCODE_CITY_RE.pattern[1:-1] + r"\r?$", re.M)
 UK_POSTCODE_RE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?[ \t]\d[A-Z]{2}\b")
 US_CITY_ZIP_RE = re.compile(r"\b[A-Z][a-z]+(?:[ \t][A-Z][a-z]+)*,[ \t][A-Z]{2}[ \t]\d{5}(?:-\d{4})?\b")
 
+SELF_NAMED_HINTS = ("name", "appelle", "nom est", "heiße", "heisse", "llamo", "nombre")
 SELF_NAMED_RE = re.compile(
     r"(?:\b(?i:my name is|je m'appelle|je m’appelle|mon nom est|ich heiße|ich heisse|mein name ist|me llamo"
     r"|mi nombre es)[ \t]+)(?P<name>" + _CAP + r"(?:[ \t]+" + _CAP + r"){0,3})"
@@ -164,3 +174,25 @@ NOT_NAME_WORDS = frozenset(
     internet online group the and for from with von van der den del los las mme mlle herr frau sra srta don dona
     redacted user webmaster hostmaster noc soc cert csirt helpdesk office staff""".split()
 )
+# Words (lower case) one of which a text must hold before a pass's patterns are tried on it: a fast `in`.
+VERB_HINTS = ("wrote", "written", "crit", "escribi", "escrito", "schrieb")
+SIGNOFF_HINTS = (
+    "--", "regards", "cheers", "thank", "sincerely", "yours", "respectfully", "best", "wishes", "cordial", "bien à",
+    "salutations", "merci", "bonne journ", "amicalement", "veuillez", "vous prie", "recevez", "dans l'attente",
+    "grüße", "grüsse", "gruß", "mfg", "dank", "saludo", "atentamente", "gracias", "abrazo", "reciba", "sin otro",
+)
+STREET_HINTS = (
+    ("rue", "av", "bd", "boulevard", "place", "all", "impasse", "chemin", "quai", "route", "rte", "cours", "square",
+     "passage", "faubourg", "sentier", "villa", "cité", "lieu-dit", "résidence"),
+    ("st", "rd", "road", "ave", "lane", "ln", "dr", "blvd", "way", "court", "ct", "pl", "terrace", "close",
+     "crescent", "sq", "highway", "hwy", "parkway", "mews", "row", "gardens", "grove", "hill"),
+    ("str", "weg", "gasse", "platz", "allee", "ring", "damm", "ufer", "chaussee", "steig", "pfad"),
+    ("calle", "c/", "av", "plaza", "pza", "paseo", "carrer", "camino", "carretera", "ronda", "traves", "glorieta",
+     "rambla"),
+)
+US_ZIP_HINT_RE = re.compile(r",[ \t][A-Z]{2}[ \t]\d{5}")
+
+
+def holds(low: str, hints: tuple[str, ...]) -> bool:
+    """Whether a lower-cased text holds one of the hint words."""
+    return any(h in low for h in hints)

@@ -9,7 +9,16 @@ from core import redact_lexicon as lx
 
 MARK = lx.MARK
 _DATE_NUMBER_RE = re.compile(r"[\d:./+\-]+(?:h\d*|am|pm|uhr|st|nd|rd|th|er)?|(?:gmt|utc)[+\-]\d{1,2}(?::?\d{2})?")
-DISPLAY_NAME_RE = re.compile(r"(?:^|[,;:])[ \t]*\"?(?P<name>[^\",;:<>@\[\]]{2,80}?)\"?[ \t]*[<(]")
+_QUOTE_RE = re.compile(lx.QUOTE)
+_QUOTED_NAME_RE = re.compile(r"\"(?P<name>[^\"\n]{2,80})\"[ \t]*<")
+_DISPLAY_NAME_RE = re.compile(r"(?:^|[,;:])[ \t]*(?P<name>[^\",;:<>@\[\]\n]{2,80}?)[ \t]*[<(]")
+
+
+def display_names(value: str) -> list[str]:
+    """The display names of the addresses in a header value ("Roux, Jeanne" <...>, Ann Lee <...>)."""
+    names = [m["name"].strip() for m in _QUOTED_NAME_RE.finditer(value)]
+    rest = _QUOTED_NAME_RE.sub(",<", value)
+    return names + [m["name"].strip() for m in _DISPLAY_NAME_RE.finditer(rest) if m["name"].strip()]
 
 
 def fields(lines: list[str]) -> Iterable[tuple[str, str]]:
@@ -72,7 +81,10 @@ def wipe(segment: str) -> str:
 
 
 def split_quote(line: str) -> tuple[str, str]:
-    m = re.match(lx.QUOTE, line)
+    """The quote marks ("> > ") of a line and the rest."""
+    if not line.startswith(">"):
+        return "", line
+    m = _QUOTE_RE.match(line)
     end = m.end() if m else 0
     return line[:end], line[end:]
 
@@ -100,7 +112,7 @@ def headers(text: str, masks: Masks, found: set[str]) -> str:
             name in lx.RECIPIENT_FIELDS or not lx.MASK_RE.search(value)
         ):
             if name in lx.RECIPIENT_FIELDS or _quoted_header(lines, j, m["q"]):
-                found |= {n["name"].strip() for n in DISPLAY_NAME_RE.finditer(value)}
+                found |= {n for n in display_names(value) if not lx.MASK_RE.search(n)}
             out.append(head + " " + wipe(value.strip()) + cr)
         else:
             out.append("\n".join(lines[i:j]))
@@ -116,9 +128,11 @@ def _quoted_header(lines: list[str], j: int, quote: str) -> bool:
 
 def attributions(text: str, found: set[str]) -> str:
     """"On <date>, <person> wrote:" and its FR/DE/ES forms: the person wiped, the date kept."""
+    if not lx.holds(text.lower(), lx.VERB_HINTS):
+        return text
     lines, out, i = text.split("\n"), [], 0
     while i < len(lines):
-        new = _attribution(lines[i], found) if len(lines[i]) <= 600 else None
+        new = _attribution(lines[i], found) if len(lines[i]) <= 600 and lx.VERB_RE.search(lines[i]) else None
         if new is None and i + 1 < len(lines) and _wrapped(lines[i], lines[i + 1]):
             joined = _attribution(lines[i].rstrip("\r") + " " + split_quote(lines[i + 1])[1], found)
             if joined is not None:
@@ -193,6 +207,8 @@ def _person(person: str, found: set[str]) -> str:
 
 def signatures(text: str) -> str:
     """A sign-off ("-- ", Regards, Cordialement, Mit freundlichen Grüßen, Saludos...) and the lines under it."""
+    if not lx.holds(text.lower(), lx.SIGNOFF_HINTS) or not lx.ANY_SIGNOFF_RE.search(text):
+        return text
     lines, out, i = text.split("\n"), [], 0
     while i < len(lines):
         quote, body = split_quote(lines[i])

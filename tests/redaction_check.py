@@ -13,7 +13,7 @@ def leaks(text: str, planted: Iterable[str]) -> list[str]:
     """The planted strings still found in `text`.
 
     Case-insensitive. A phone number is also found written with other or no spaces, dots, dashes or
-    brackets. A name (letters, spaces, apostrophes, dots, hyphens) counts as a word of its own, not inside
+    brackets. A name (letters, spaces, apostrophes, hyphens) counts as a word of its own, not inside
     a host name, a URL or an address, so `carol-shop.example` does not leak "Carol"; anything else (an
     address, a number, a VERP or URL-encoded form) counts wherever it is.
     """
@@ -28,7 +28,7 @@ def leaks(text: str, planted: Iterable[str]) -> list[str]:
             digits = re.sub(r"\D", "", needle)
             if needle in low or digits in squeezed:
                 found.append(item)
-        elif any(c.isdigit() for c in needle) or not re.fullmatch(r"[^\W\d_][\w \t'’.-]*", needle):
+        elif any(c.isdigit() for c in needle) or not re.fullmatch(r"[^\W\d_][\w \t'’-]*", needle):
             if needle in low:
                 found.append(item)
         else:

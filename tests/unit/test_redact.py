@@ -85,20 +85,7 @@ def test_time_stamps_and_log_numbers_survive_without_being_kept(name: str) -> No
             assert kept in out, kept
 
 
-# ingest's freetext parser takes the From of an Outlook reply header ("From: ... / Sent: ...") for the
-# offender, so keep_of(report) shields a quoted person (and misses the real offender): an ingest bug.
-_PARSER_TAKES_QUOTED_PERSON = {"en_person_reply_chain", "es_person_phishing"}
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(m, marks=pytest.mark.xfail(reason="ingest: Outlook reply header read as the offender"))
-        if m in _PARSER_TAKES_QUOTED_PERSON
-        else m
-        for m in MAILS
-    ],
-)
+@pytest.mark.parametrize("name", MAILS)
 def test_the_parsed_reports_evidence_is_clean_with_the_reports_own_keep_list(name: str) -> None:
     raw = (CORPUS / f"{name}.eml").read_bytes()
     meta = sidecar(name)
