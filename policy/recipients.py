@@ -64,7 +64,8 @@ def _choose(report: AbuseReport) -> tuple[str | None, str]:
     author = domains.normalize_domain(report.auth.from_domain)
     if domains.aligned(domains.domain_of(envelope), author) or report.auth.spf == "pass":
         return envelope, "the envelope sender of an authenticated mail (RFC 3834)"
-    return None, "the envelope sender belongs to neither the authenticated author nor an SPF pass"
+    # A forwarded or list-relayed mail: the envelope is not the author's, but the From is proven — it is the author.
+    return header, "the authenticated author (the envelope sender is a relay's, not theirs)"
 
 
 def may_mail(report: AbuseReport | None, own_addresses: Collection[str] = ()) -> tuple[bool, str]:
