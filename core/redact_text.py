@@ -10,18 +10,24 @@ from core import redact_lexicon as lx
 MARK = lx.MARK
 _DATE_NUMBER_RE = re.compile(r"[\d:./+\-]+(?:h\d*|am|pm|uhr|st|nd|rd|th|er)?|(?:gmt|utc)[+\-]\d{1,2}(?::?\d{2})?")
 _QUOTE_RE = re.compile(lx.QUOTE)
-_QUOTED_NAME_RE = re.compile(r"\"(?P<name>[^\"\n]{2,80})\"[ \t]*<")
-_DISPLAY_NAME_RE = re.compile(r"(?:^|[,;:])[ \t]*(?P<name>[^\",;:<>@\[\]\n]{2,80}?)[ \t]*[<(]")
+_NAMED_ADDRESS_RE = re.compile(
+    r"(?:\"(?P<quoted>[^\"\n]{2,80})\"|(?<![^,;:\s])(?P<plain>[^\",;:<>@\[\]\s][^\",;:<>@\[\]\n]{1,79}?))"
+    r"[ \t]*[<(](?P<address>[^>)\n]{0,300})[>)]"
+)
 
 
 def display_names(value: str) -> list[str]:
-    """The display names of the addresses in a header value ("Roux, Jeanne" <...>, Ann Lee <...>)."""
-    names = [m["name"].strip() for m in _QUOTED_NAME_RE.finditer(value)]
-    rest = _QUOTED_NAME_RE.sub(",<", value)
-    return names + [m["name"].strip() for m in _DISPLAY_NAME_RE.finditer(rest) if m["name"].strip()]
+    """The display names of the addresses in a header value ("Roux, Jeanne" <...>, Ann Lee <...>), except
+    those of a kept address (the customer's own)."""
+    return [
+        (m["quoted"] or m["plain"]).strip()
+        for m in _NAMED_ADDRESS_RE.finditer(value)
+        if not lx.MASK_RE.search(m["address"]) and (m["quoted"] or m["plain"]).strip()
+    ]
 
 
 def fields(lines: list[str]) -> Iterable[tuple[str, str]]:
+    """Every header field of the lines (name in lower case, value with its continuation lines)."""
     for i, line in enumerate(lines):
         m = lx.HEADER_RE.match(line)
         if m is not None:
@@ -30,6 +36,7 @@ def fields(lines: list[str]) -> Iterable[tuple[str, str]]:
 
 
 def field_end(lines: list[str], i: int, quote: str) -> int:
+    """The index of the first line after the field that starts at line `i` (its continuation lines)."""
     j = i + 1
     while j < len(lines) and j - i < 50:
         rest = lines[j][len(quote) :] if lines[j].startswith(quote) else ""
