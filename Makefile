@@ -11,11 +11,14 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+# Both install the pinned versions (what deploy/Dockerfile builds from), then the project itself without resolving again.
 install: $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 
-install-test: $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[test]"
+install-test: install
+	$(BIN)/pip install --quiet -r requirements-test.lock
+	$(BIN)/pip install --quiet --no-deps -e ".[test]"
 
 run: install
 	$(BIN)/abuse-desk run
@@ -36,7 +39,8 @@ test: lint browser
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
 
-# requirements.lock: the runtime dependencies pinned from a clean install (the container image builds from it).
+# requirements.lock: the runtime dependencies pinned from a clean install (the container image builds from it);
+# requirements-test.lock: the test tools pinned the same way (beyond what requirements.lock holds).
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv && .lock-venv/bin/pip install --quiet .
 	{ echo "# Pinned runtime dependencies of abuse-desk (what deploy/Dockerfile installs). Regenerate: make lock"; \

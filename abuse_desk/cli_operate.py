@@ -102,6 +102,21 @@ def rabbitmq_definitions(
         err.print(f"wrote {output}")
 
 
+@deploy_app.command("example-config")
+def example_config(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write here instead of stdout")] = None,
+) -> None:
+    """The example configuration (every key with its default), generated from the settings model."""
+    from abuse_desk.example_config import example_toml
+
+    text = example_toml()
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"wrote {output}")
+
+
 def register(app: typer.Typer) -> None:
     """Add the operator subcommands to the `abuse-desk` command."""
     app.command()(doctor)
