@@ -70,6 +70,12 @@ def redact(text: str, identity: ReporterIdentity, *, keep: Iterable[str] = ()) -
     return _Redactor(identity, keep).text(text)
 
 
+def redact_report(text: str, report: AbuseReport, *, keep: Iterable[str] = ()) -> str:
+    """`redact` with the report's own identity and keep list (plus `keep`: the customer's addresses):
+    the drop-in for the former `policy.commands.redact(text, report)`."""
+    return redact(text, identity_of(report), keep=[*keep_of(report), *keep])
+
+
 def redact_json(value: Any, identity: ReporterIdentity, *, keep: Iterable[str] = ()) -> Any:
     """A copy of a JSON value (the statement of reasons) with every string redacted; keys stay as they are."""
     return _Redactor(identity, keep).json(value, 0)

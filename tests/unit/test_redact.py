@@ -13,7 +13,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.redact import MARK, ReporterIdentity, _Redactor, identity_of, keep_of, redact, redact_json
+from core.redact import (
+    MARK,
+    ReporterIdentity,
+    _Redactor,
+    identity_of,
+    keep_of,
+    redact,
+    redact_json,
+    redact_report,
+)
 from core.report import AbuseReport, Envelope, Incident
 from ingest.parse import parse_report
 from tests.redaction_check import assert_no_identity, leaks
@@ -304,6 +313,25 @@ def test_identity_of_reads_the_envelope_the_name_and_the_incidents() -> None:
     assert identity.addresses >= {"jo@reporter.example", "bounces@fbl.example", "user@fbl.example"}
     assert identity.names == frozenset({"Jo Reporter"})
     assert keep_of(report) == ["192.0.2.1"]
+
+
+def test_redact_report_replaces_the_old_call_and_fixes_its_garbling() -> None:
+    report = AbuseReport(
+        reporter="victim@example.org",
+        reporter_name="Victor Shop",
+        urls=["http://victor-shop.example/"],
+        emails=["newsletter@customer1.example"],
+        envelope=Envelope(mail_from="bounce-123@reports.example"),
+        evidence=(
+            "Original-Rcpt-To: fbl-user@bigmail.example\nFrom: newsletter@customer1.example\n"
+            "To: Victor Shop <victim@example.org>,\n  second@example.org\nSubject: pills\n\n"
+            "Hello VICTIM@EXAMPLE.ORG, regards, Victor\nBuy at http://victor-shop.example/ or www.victor-shop.example\n"
+        ),
+    )
+    out = redact_report(report.evidence, report, keep=["alice@customer1.example"])
+    assert_no_identity(out, ["victim@example.org", "fbl-user@bigmail.example", "second@example.org", "Victor"])
+    assert "newsletter@customer1.example" in out and "http://victor-shop.example/" in out
+    assert "www.victor-shop.example" in out and "[redacted]-shop" not in out
 
 
 def test_redact_json_walks_every_string_and_keeps_keys() -> None:
