@@ -115,7 +115,7 @@ def link_in(mail: Message) -> str:
 def answer(link: str, kind: str, text: str) -> str:
     page = httpx.get(link, timeout=30)
     assert page.status_code == 200 and "Your answer" in page.text
-    key = re.search(r'name="key" value="([0-9a-f]+)"', page.text)
+    key = re.search(r'name="key" value="([^"]+)"', page.text)
     assert key
     form = {"key": key.group(1), "kind": kind, "text": text, "cause": "vulnerable-software", "commitment": "yes"}
     return httpx.post(link, data=form, timeout=60).text
