@@ -67,6 +67,7 @@ cases = Table(
     Column("deadline_at", UTCDateTime, nullable=True),
     Column("warned_at", UTCDateTime, nullable=True),
     Column("report_count", Integer, nullable=False, default=1),
+    Column("incident_count", Integer, nullable=False, default=0),  # incidents attached (repeats counted)
     Column("rules", JSONType, nullable=False),
     Column("reporter", Text, nullable=True),
     Column("reporter_kind", String(16), nullable=True),
@@ -88,11 +89,46 @@ cases = Table(
 case_reports = Table(
     "case_reports",
     metadata,
-    Column("report_id", String(64), primary_key=True),  # one report, one case: redelivery is a no-op
-    Column("case_id", String(32), nullable=False, index=True),
+    # A report attaches once to each case it concerns (one per customer and category it names): redelivery is a no-op.
+    Column("report_id", String(64), primary_key=True),
+    Column("case_id", String(32), primary_key=True, index=True),
     Column("received_at", UTCDateTime, nullable=False),
     Column("reporter_kind", String(16), nullable=True),
     Column("report", JSONType, nullable=False),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", String(32), nullable=False),
+    Column("report_id", String(64), nullable=False),  # the report that first named it
+    Column("key", String(400), nullable=False),  # address or name, port, type: what makes a repeat a repeat
+    Column("ip", String(64), nullable=True),
+    Column("port", Integer, nullable=True),
+    Column("protocol", String(16), nullable=True),
+    Column("tag", String(64), nullable=True),
+    Column("url", Text, nullable=True),
+    Column("domain", String(255), nullable=True),
+    Column("email", String(320), nullable=True),
+    Column("observed_at", UTCDateTime, nullable=True),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("last_seen", UTCDateTime, nullable=False),
+    Column("count", Integer, nullable=False, default=1),
+    Column("evidence", Text, nullable=False, default=""),
+    Index("ix_incidents_case_key", "case_id", "key"),
+)
+
+report_summaries = Table(
+    "report_summaries",
+    metadata,
+    Column("report_id", String(64), primary_key=True),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("format", String(32), nullable=False),
+    Column("reporter", Text, nullable=True),
+    Column("incident_count", Integer, nullable=False, default=0),
+    Column("not_ours", Integer, nullable=False, default=0),  # incidents about resources we did not hold
+    Column("case_ids", JSONType, nullable=False),
 )
 
 case_history = Table(
@@ -128,6 +164,9 @@ outbox = Table(
     Column("body", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("published_at", UTCDateTime, nullable=True, index=True),
+    Column("case_id", String(32), nullable=True, index=True),
+    # Held until the platform confirmed the case's suspension (statement of reasons, "suspended" answers).
+    Column("held", Boolean, nullable=False, default=False),
 )
 
 statements = Table(
