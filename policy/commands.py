@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from datetime import datetime, timedelta
 from typing import Any
 
 from core.messages import SendNotification, SuspendService
+from core.redact import identity_of, keep_of, redact, redact_json, redact_report
 from core.report import AbuseReport
 from core.settings import Settings
 from policy import statements
@@ -18,37 +18,15 @@ from policy.model import Decision
 from policy.recipients import clean_subject, receipt_address
 from policy.unit import Plan
 
-# Header fields (of the reported mail or of an ARF/DSN part) that name whoever received it: the complainant.
-_RECIPIENT_FIELDS = re.compile(
-    r"(to|cc|bcc|delivered-to|x-original-to|original-rcpt-to|removal-recipient|envelope-to|x-envelope-to"
-    r"|x-rcpt-to|x-apparently-to|x-forwarded-to|final-recipient|original-recipient|x-failed-recipients)\s*:",
-    re.I,
-)
-_ADDRESS = re.compile(r"[\w.+'=-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
+
+def customer_keep(case: dict[str, Any], customer: dict[str, Any] | None) -> list[str]:
+    """What redaction must leave intact in a customer's copy: their own address and what the case is about."""
+    return [*(c for c in ((customer or {}).get("email"),) if c), *(case.get("indicators") or ())]
 
 
-def redact(text: str, report: AbuseReport) -> str:
-    """Remove the complainant's identity (address, name, FBL recipients) from evidence shown to a customer.
-
-    Removed wherever they appear, in any case: the reporter's address and name (and each word of the name),
-    the envelope sender and recipients of the abuse@ mail, and every address in the recipient fields of the
-    quoted mail (To, Cc, Delivered-To, ARF Original-Rcpt-To and Removal-Recipient, DSN Final-Recipient...).
-    """
-    secrets = {s for s in (report.reporter, report.reporter_name, report.envelope.mail_from) if s}
-    secrets |= {r for r in report.envelope.rcpt_tos if r}
-    lines = text.splitlines(keepends=True)
-    in_field = False
-    for line in lines:
-        if not line[:1].isspace():
-            in_field = bool(_RECIPIENT_FIELDS.match(line))
-        if in_field:
-            secrets |= set(_ADDRESS.findall(line))
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = re.sub(re.escape(secret), "[redacted]", text, flags=re.I)
-    for word in sorted(set((report.reporter_name or "").split()), key=len, reverse=True):
-        if len(word) >= 3 and word.isalpha():
-            text = re.sub(rf"\b{re.escape(word)}\b", "[redacted]", text, flags=re.I)
-    return text
+def for_customer(text: str, report: AbuseReport, keep: list[str]) -> str:
+    """Text that leaves for the accused: the complainant's identity removed (core/redact.py, one tested function)."""
+    return redact_report(text, report, keep=keep)
 
 
 def statement_url(case: dict[str, Any], settings: Settings, now: datetime | None) -> str | None:
@@ -81,7 +59,7 @@ def case_context(
         "indicators": list(case.get("indicators") or []),
         "deadline_at": deadline.isoformat() if deadline else None,
         "warning_hours": settings.policy.warning_hours,
-        "evidence": redact(report.evidence, report)[:2000] if report else "",
+        "evidence": for_customer(report.evidence, report, customer_keep(case, customer))[:2000] if report else "",
         "subject": clean_subject(report.subject) if report else "",
         # read by actions.notify, which never mails a complainant that is not a person
         "reporter_kind": report.reporter_kind if report else "unknown",
@@ -103,7 +81,11 @@ def case_context(
 
 
 def incident_context(report: AbuseReport | None) -> dict[str, Any]:
-    """The customer's own incidents: a readable excerpt, and all of them as CSV when there are many."""
+    """The customer's own incidents: a readable excerpt, and all of them as CSV when there are many (a URL can
+    carry the complainant's address: what leaves is redacted)."""
+    if report is None or not report.incidents:
+        return {"incident_rows": [], "incident_total": 0, "incidents_csv": None, "findings": []}
+    identity, kept = identity_of(report), keep_of(report)
     rows = [
         {
             "ip": i.ip or "",
@@ -111,10 +93,10 @@ def incident_context(report: AbuseReport | None) -> dict[str, Any]:
             "protocol": i.protocol or "",
             "tag": i.tag or "",
             "observed_at": i.observed_at.isoformat() if i.observed_at else "",
-            "url": i.url or "",
+            "url": redact(i.url, identity, keep=kept) if i.url else "",
             "domain": i.domain or "",
         }
-        for i in (report.incidents if report else [])
+        for i in report.incidents
     ]
     out = io.StringIO()
     if len(rows) > EXCERPT_ROWS:
@@ -206,7 +188,7 @@ def to_customer(
         kind=kind,
         to=customer["email"],
         language=customer.get("language") or settings.notify.default_language,
-        context=case_context(case, report, settings, customer=customer, now=now) | extra,
+        context=case_context(case, report, settings, customer=customer, now=now) | {"subject": ""} | extra,
     )
 
 
@@ -262,7 +244,7 @@ def decision_commands(
                 service_ids=list(decision.suspend_services),
                 scope=scope,
                 targets=list(report.emails) if outbound and report else [],
-                reason="; ".join(reasons),
+                reason=for_customer("; ".join(reasons), report, customer_keep(case, customer)) if report else "",
             )
         )
         if now is not None:
@@ -277,6 +259,9 @@ def decision_commands(
                 config=settings.dsa,
                 now=now,
             )
+            if report is not None:
+                keep = customer_keep(case, customer)
+                plan.statement = redact_json(plan.statement, identity_of(report), keep=keep)
             ctx["statement"] = plan.statement
     customer_mail = (
         to_customer(case, report, customer, settings, decision.notify_customer, ctx_extra(ctx, reasons), now=now)

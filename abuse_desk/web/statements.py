@@ -17,7 +17,7 @@ from actions.wording import category_name
 from core.messages import utcnow
 from policy import answers, inventory, link_store, links, outbox
 from policy.cases import case_row, first_report
-from policy.commands import redact
+from policy.commands import customer_keep, for_customer
 from policy.links import LinkClaims, LinkError, read_token
 from policy.recheck import HttpFetcher
 from policy.resolve import SystemResolver
@@ -72,7 +72,7 @@ def statement_routes(rt: Runtime, templates: jinja2.Environment) -> list[Route]:
         lang = statement_text.language_of(customer, default_language)
         if case is None or case["customer_id"] != claims.customer_id:
             return refusal(404, "this case does not exist", lang)
-        evidence = redact(report.evidence, report)[:3000] if report else ""
+        evidence = for_customer(report.evidence, report, customer_keep(case, customer))[:3000] if report else ""
         zone = _zone((customer or {}).get("timezone") or rt.settings.policy.sla.timezone)
         return render(
             "statement.html.j2",

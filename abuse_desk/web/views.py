@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from abuse_desk.watch import countdown
 from abuse_desk.web.casework import available
 from actions.tables import mail_outbox, suspensions
+from core.redact import redact_report
 from core.report import AbuseReport
 from policy import inventory, queries
-from policy.commands import redact
 from policy.queries import sla_state
 from policy.tables import case_reports
 
@@ -49,7 +49,7 @@ async def case_page(conn: AsyncConnection, case_id: str, now: datetime) -> dict[
     evidence: dict[str, str] = {}
     for row in rows:
         report = AbuseReport.model_validate(row.report)
-        text = redact(report.evidence or "", report)
+        text = redact_report(report.evidence or "", report)
         evidence[report.report_id] = text[:EVIDENCE_LIMIT] + ("\n[…]" if len(text) > EVIDENCE_LIMIT else "")
     for r in case["reports"]:
         r["evidence"] = evidence.get(r["report_id"], "")

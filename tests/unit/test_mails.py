@@ -11,9 +11,10 @@ from actions.notify import answers_a_machine
 from actions.render import LANGUAGES, TEMPLATES, render, wire_bytes
 from core.errors import PermanentError
 from core.messages import SendNotification
+from core.redact import redact_report
 from core.report import AbuseReport, Envelope
 from core.settings import Settings
-from policy.commands import acknowledgement, case_context, may_auto_answer, redact
+from policy.commands import acknowledgement, case_context, complainant_address
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 KINDS = sorted(p.name.removesuffix(".txt.j2") for p in (TEMPLATES / "en").glob("*.txt.j2"))
@@ -78,13 +79,14 @@ def fbl_report(**kw: object) -> AbuseReport:
         "reporter": "victim@example.org",
         "reporter_name": "Victor Victim",
         "evidence": evidence,
+        "emails": ["newsletter@customer1.example"],  # the offending mailbox, as the parser finds it
         "envelope": Envelope(mail_from="bounce-123@reports.example", rcpt_tos=("abuse@localhost",)),
     }
     return AbuseReport.model_validate(values | kw)
 
 
 def test_redact_removes_the_complainant_and_the_feedback_loop_recipient() -> None:
-    out = redact(fbl_report().evidence, fbl_report())
+    out = redact_report(fbl_report().evidence, fbl_report(), keep=["newsletter@customer1.example"])
     for secret in ("victim@example.org", "fbl-user@bigmail.example", "second@example.org", "Victor"):
         assert secret.lower() not in out.lower(), secret
     assert "newsletter@customer1.example" in out and "http://alice-shop.example/" in out  # the customer's facts
@@ -105,7 +107,12 @@ def test_the_customer_warning_never_contains_the_complainant() -> None:
 
 def test_only_people_are_acknowledged_and_answered() -> None:
     case = {"id": "K1", "category": "phishing", "sla_due_at": NOW}
-    person = fbl_report(reporter_kind="person", language="fr", message_id="<c1@example.org>")
+    person = fbl_report(
+        reporter_kind="person",
+        language="fr",
+        message_id="<c1@example.org>",
+        envelope=Envelope(mail_from="victim@example.org", rcpt_tos=("abuse@localhost",)),  # the sender's own
+    )
     ack = acknowledgement(case, person, Settings())
     assert ack is not None and ack.kind == "complainant-ack" and ack.language == "fr" and ack.to == person.reporter
     assert ack.in_reply_to == "<c1@example.org>" and ack.context["evidence"] == ""
@@ -119,7 +126,7 @@ def test_only_people_are_acknowledged_and_answered() -> None:
         fbl_report(reporter_kind="person", reporter="MAILER-DAEMON@example.org"),
         fbl_report(reporter=None),
     ):
-        assert not may_auto_answer(robot) and acknowledgement(case, robot, Settings()) is None
+        assert complainant_address(robot, Settings()) is None and acknowledgement(case, robot, Settings()) is None
     # Defence in depth on the action side: a complainant mail whose context says "robot" is not sent.
     fbl = fbl_report(reporter_kind="feedback-loop", automated=True)
     sneaky = SendNotification(
