@@ -8,7 +8,9 @@ cleanup → queue file → qmgr → discard; the machine's /etc/postfix is never
 (accepts, does nothing; on the same event loop abuse-desk uses), and `abuse-desk serve smtp` with a fresh
 ABUSE_DESK_PREFIX against the local RabbitMQ. Each round measures all three with `smtp-source -s 20 -m 5000
 -l 5000`, checks that abuse-desk's queue holds exactly one message per 250, and purges it. Prints per-round
-rates and the ratios abuse-desk/Postfix and abuse-desk/bare; stops everything and deletes its queues.
+rates and the ratios abuse-desk/Postfix and abuse-desk/bare; stops everything and deletes its queues. With
+`--processes N` (default 2) it also measures N `serve smtp` processes sharing the port (`smtp.reuse_port`),
+the way Postfix runs many smtpd processes; the single-process figure is always printed beside it.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -194,56 +196,69 @@ async def _delete(prefix: str) -> None:
     await broker.close()
 
 
+def desk_env(scratch: Path, prefix: str, port: int, n: int, config: Path | None) -> dict[str, str]:
+    env = dict(
+        os.environ,
+        ABUSE_DESK_PREFIX=prefix,
+        ABUSE_DESK_AMQP_URL=AMQP_URL,
+        ABUSE_DESK_SMTP_LISTEN=f"127.0.0.1:{port}",
+        ABUSE_DESK_METRICS_LISTEN=f"127.0.0.1:{free_port()}",
+        ABUSE_DESK_DATABASE_URL=f"sqlite:///{scratch}/abuse-desk-{port}-{n}.db",
+        ABUSE_DESK_MAIL_OUT=str(scratch / "outbox"),
+    )
+    if config is not None:
+        env["ABUSE_DESK_CONFIG"] = str(config)
+    return env
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--messages", type=int, default=5000)
     ap.add_argument("--sessions", type=int, default=20)
     ap.add_argument("--size", type=int, default=5000)
+    ap.add_argument("--processes", type=int, default=2, help="also measure N `serve smtp` sharing the port (0: no)")
     args = ap.parse_args()
     ensure_postfix()
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     ports = {"postfix": free_port(), "bare": free_port(), "abuse-desk": free_port()}
+    multi = f"abuse-desk x{args.processes}"
+    if args.processes > 1:
+        ports[multi] = free_port()
     rates: dict[str, list[float]] = {name: [] for name in ports}
-    with tempfile.TemporaryDirectory(prefix="abuse-desk-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="abuse-desk-bench-") as tmp, ExitStack() as stack:
         scratch = Path(tmp)
         os.chmod(scratch, 0o755)  # the postfix user must reach its queue directory
-        env = dict(
-            os.environ,
-            ABUSE_DESK_PREFIX=prefix,
-            ABUSE_DESK_AMQP_URL=AMQP_URL,
-            ABUSE_DESK_SMTP_LISTEN=f"127.0.0.1:{ports['abuse-desk']}",
-            ABUSE_DESK_METRICS_LISTEN=f"127.0.0.1:{free_port()}",
-            ABUSE_DESK_DATABASE_URL=f"sqlite:///{scratch}/abuse-desk.db",
-            ABUSE_DESK_MAIL_OUT=str(scratch / "outbox"),
-        )
+        shared = scratch / "reuse-port.toml"
+        shared.write_text("[smtp]\nreuse_port = true\n")
         desk = [str(Path(sys.executable).with_name("abuse-desk")), "serve", "smtp"]
-        sink = [sys.executable, "-c", SINK, str(ports["bare"])]
         try:
-            with (
-                postfix_instance(scratch, ports["postfix"]),
-                process(sink, ports["bare"], scratch / "sink.log"),
-                process(desk, ports["abuse-desk"], scratch / "abuse-desk.log", env),
-            ):
-                for n in range(1, args.rounds + 1):
-                    for name, port in ports.items():
-                        rates[name].append(smtp_source(port, args.messages, args.sessions, args.size))
-                    queued = asyncio.run(_queue_depth(prefix, purge=True))
-                    if queued != args.messages:
-                        raise SystemExit(f"abuse-desk answered 250 to {args.messages} but {queued} are queued")
-                    print(
-                        f"round {n}: postfix {rates['postfix'][-1]:.0f}/s  bare aiosmtpd {rates['bare'][-1]:.0f}/s"
-                        f"  abuse-desk {rates['abuse-desk'][-1]:.0f}/s  ({queued} queued, confirmed)",
-                        flush=True,
-                    )
+            stack.enter_context(postfix_instance(scratch, ports["postfix"]))
+            sink = [sys.executable, "-c", SINK, str(ports["bare"])]
+            stack.enter_context(process(sink, ports["bare"], scratch / "sink.log"))
+            env = desk_env(scratch, prefix, ports["abuse-desk"], 0, None)
+            stack.enter_context(process(desk, ports["abuse-desk"], scratch / "abuse-desk.log", env))
+            for n in range(args.processes if args.processes > 1 else 0):
+                env = desk_env(scratch, prefix, ports[multi], n, shared)
+                stack.enter_context(process(desk, ports[multi], scratch / f"abuse-desk-{n}.log", env))
+            for r in range(1, args.rounds + 1):
+                for name, port in ports.items():
+                    rates[name].append(smtp_source(port, args.messages, args.sessions, args.size))
+                    if name.startswith("abuse-desk"):
+                        queued = asyncio.run(_queue_depth(prefix, purge=True))
+                        if queued != args.messages:
+                            raise SystemExit(f"{name} answered 250 to {args.messages} but {queued} are queued")
+                line = "  ".join(f"{name} {rates[name][-1]:.0f}/s" for name in ports)
+                print(f"round {r}: {line}  (every 250 confirmed and counted in the queue)", flush=True)
         finally:
+            stack.close()
             asyncio.run(_delete(prefix))
     med = {name: statistics.median(r) for name, r in rates.items()}
-    print(
-        f"median: postfix {med['postfix']:.0f}/s  bare {med['bare']:.0f}/s  abuse-desk {med['abuse-desk']:.0f}/s"
-        f"  abuse-desk/postfix {med['abuse-desk'] / med['postfix']:.2f}x"
-        f"  abuse-desk/bare {med['abuse-desk'] / med['bare']:.2f}x"
-    )
+    print("median: " + "  ".join(f"{name} {rate:.0f}/s" for name, rate in med.items()))
+    for name in [n for n in ports if n.startswith("abuse-desk")]:
+        print(
+            f"{name}: {name}/postfix {med[name] / med['postfix']:.2f}x  {name}/bare {med[name] / med['bare']:.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -45,6 +45,9 @@ class SmtpConfig(_Section):
     max_message_size: int = Field(default=10 * 1024 * 1024, gt=0, le=15 * 1024 * 1024)
     max_recipients: int = Field(default=100, gt=0)
     publish_timeout: float = Field(default=10.0, gt=0)
+    # Several `serve smtp` processes on one host share the port (SO_REUSEPORT; the kernel spreads the
+    # connections), as Postfix runs many smtpd: one Python process uses one core.
+    reuse_port: bool = False
 
 
 class SlaConfig(_Section):

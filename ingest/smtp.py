@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -25,6 +26,11 @@ OnResult = Callable[[str], None]
 # aiosmtpd's own per-session budget is a guard against command loops, far above what real MTAs and
 # feedback loops send over one connection (hundreds of messages).
 COMMANDS_PER_SESSION = 10_000
+
+
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_DOMAIN = r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+_PLAIN_ANGLE_ADDR = re.compile(rf"\s*<(({_ATOM}(?:\.{_ATOM})*)@{_DOMAIN})>[ \t]*(.*)\Z", re.DOTALL)
 
 
 def report_id_for(raw: bytes) -> str:
@@ -129,6 +135,13 @@ class AbuseSMTP(SMTP):
         """Only the command and AUTH methods: SMTP.__init__ scans dir(self) on every connection to find them."""
         return _hook_names(type(self), ("smtp_", "auth_"))
 
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """`<local@domain> PARAMS` of plain dot-atoms without the email package's full parser (same result)."""
+        match = _PLAIN_ANGLE_ADDR.match(arg) if arg else None
+        if match is None or (self.local_part_limit and len(match[2]) > self.local_part_limit):
+            return super()._getaddr(arg)
+        return match[1], match[3]
+
     async def push(self, status: Any) -> None:
         if isinstance(status, str):
             own = next((cause for start, cause in AIOSMTPD_OWN.items() if status.startswith(start)), None)
@@ -176,7 +189,8 @@ class SmtpListener:
         mail_log.setLevel(max(logging.WARNING, mail_log.getEffectiveLevel()))
         host, port = split_host_port(self.settings.smtp_listen)
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._factory, host=host, port=port)
+        reuse = self.settings.smtp.reuse_port or None
+        self._server = await loop.create_server(self._factory, host=host, port=port, reuse_port=reuse)
         sock = self._server.sockets[0].getsockname()
         log.info("smtp.listening", host=sock[0], port=sock[1])
         return str(sock[0]), int(sock[1])
