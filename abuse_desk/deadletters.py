@@ -121,7 +121,7 @@ async def keep(engine: AsyncEngine, letter: DeadLetter, now: datetime | None = N
                 )
                 .values(state="died-again", next_id=new_id)
             )
-    log.warning("dead_letter.kept", queue=letter.queue, id=new_id, error=row["error"], case_id=row["case_id"])
+    log.info("dead_letter.kept", queue=letter.queue, id=new_id, error=row["error"], case_id=row["case_id"])
     return new_id
 
 
