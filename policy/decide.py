@@ -32,11 +32,42 @@ Check = Callable[[Context], str | None]
 
 @dataclass(frozen=True)
 class Rule:
-    """A named check; when it returns a reason the rule fires with its outcome (first firing rule wins)."""
+    """A row of the policy: a named check and what follows when it fires (the first firing rule wins).
+
+    verified: the rule runs after verification (the first ones need none: nothing of ours to verify).
+    flags: flags the case gets. hold: "review" — a suspension on facts that are not strongly confirmed goes to a
+    person instead (the rule name `suspension-needs-confirmation` is added).
+    """
 
     name: str
     outcome: Outcome
     check: Check
+    verified: bool = True
+    flags: tuple[str, ...] = ()
+    hold: bool = False
+
+
+@dataclass(frozen=True)
+class Effect:
+    """What an outcome sends: the customer's mail, whether the complainant is answered, a deadline, a suspension."""
+
+    notify_customer: str | None = None
+    answer: bool = False
+    deadline: bool = False
+    suspend: bool = False
+
+
+EFFECTS: dict[Outcome, Effect] = {
+    Outcome.REJECT: Effect(answer=True),
+    Outcome.MONITOR: Effect(),
+    Outcome.REVIEW: Effect(),
+    Outcome.JOIN: Effect(),
+    Outcome.NONE: Effect(),
+    Outcome.NOTICE: Effect(notify_customer="customer-notice", answer=True),
+    Outcome.WARN: Effect(notify_customer="customer-warning", answer=True, deadline=True),
+    Outcome.SUSPEND: Effect(notify_customer="customer-suspension", answer=True, suspend=True),
+}
+HOLD = RuleHit("suspension-needs-confirmation", "the policy calls for a suspension; the facts are not confirmed")
 
 
 def _no_indicators(c: Context) -> str | None:
@@ -142,90 +173,61 @@ def _warning_hours(c: Context) -> float:
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("no-indicators", Outcome.REVIEW, _no_indicators),
-    Rule("not-our-resource", Outcome.REJECT, _not_ours),
+    Rule("no-indicators", Outcome.REVIEW, _no_indicators, verified=False),
+    Rule("not-our-resource", Outcome.REJECT, _not_ours, verified=False),
     Rule("joins-open-case", Outcome.JOIN, _join_open_case),
     Rule("reporter-unverified", Outcome.REVIEW, _unverified),
-    Rule("authority-order", Outcome.SUSPEND, _authority_order),
-    Rule("notice-not-accusation", Outcome.NOTICE, _notice),
+    Rule(
+        "authority-order", Outcome.SUSPEND, _authority_order, flags=("authority-order", "preserve-evidence"), hold=True
+    ),
+    Rule("notice-not-accusation", Outcome.NOTICE, _notice, flags=("notice",)),
     Rule("feedback-loop-below-threshold", Outcome.MONITOR, _fbl_below_threshold),
-    Rule("critical-severity", Outcome.SUSPEND, _critical),
-    Rule("customer-details-invalid", Outcome.SUSPEND, _details_invalid),
-    Rule("new-account-fraud", Outcome.SUSPEND, _new_account),
-    Rule("second-complaint", Outcome.SUSPEND, _second_complaint),
+    Rule("critical-severity", Outcome.SUSPEND, _critical, flags=("legal-escalation", "preserve-evidence"), hold=True),
+    Rule("customer-details-invalid", Outcome.SUSPEND, _details_invalid, hold=True),
+    Rule("new-account-fraud", Outcome.SUSPEND, _new_account, hold=True),
+    Rule("second-complaint", Outcome.SUSPEND, _second_complaint, hold=True),
     Rule("first-complaint-warning", Outcome.WARN, _first_complaint),
 )
-PRE_VERIFICATION = 2  # the first two rules need no verification (nothing of ours to verify)
 
 
 def decide(report: AbuseReport, facts: Facts, config: PolicyConfig) -> Decision:
     """Verify, then apply the rules in order; the first that fires decides. Pure: no I/O, no clock but facts.now."""
-    for rule in RULES[:PRE_VERIFICATION]:
-        reason = rule.check(Context(report, facts, config, Confirmation.NONE))
-        if reason is not None:
-            return _effects(
-                rule.outcome, (RuleHit(rule.name, reason),), Context(report, facts, config, Confirmation.NONE)
-            )
-    confirmation, checks = verify(report, facts, config)
-    context = Context(report, facts, config, confirmation)
-    for rule in RULES[PRE_VERIFICATION:]:
+    unverified = Context(report, facts, config, Confirmation.NONE)
+    verified: Context | None = None
+    checks: tuple[RuleHit, ...] = ()
+    for rule in RULES:
+        if rule.verified and verified is None:
+            confirmation, checks = verify(report, facts, config)
+            verified = Context(report, facts, config, confirmation)
+        context = verified if rule.verified and verified is not None else unverified
         reason = rule.check(context)
-        if reason is None:
-            continue
-        hits = (*(h for h in checks if h.name != rule.name), RuleHit(rule.name, reason))
-        return _effects(rule.outcome, hits, context)
+        if reason is not None:
+            hits = (*(h for h in checks if h.name != rule.name), RuleHit(rule.name, reason))
+            return _apply(rule, hits, context)
     raise AssertionError("the last rule always fires")  # pragma: no cover
 
 
-def _effects(outcome: Outcome, rules: tuple[RuleHit, ...], c: Context) -> Decision:
-    answer = "complainant-result" if c.config.notify_complainant and not c.report.automated else None
-    if outcome is Outcome.SUSPEND and c.confirmation is not Confirmation.STRONG:
-        hold = RuleHit(
-            "suspension-needs-confirmation", "the policy calls for a suspension; the facts are not confirmed"
-        )
-        return Decision(Outcome.REVIEW, (*rules, hold), confirmation=c.confirmation, severity=c.severity)
-    if outcome is Outcome.WARN:
-        return Decision(
-            outcome,
-            rules,
-            deadline_at=c.facts.now + timedelta(hours=_warning_hours(c)),
-            notify_customer="customer-warning",
-            notify_complainant=answer,
-            confirmation=c.confirmation,
-            severity=c.severity,
-        )
-    if outcome is Outcome.SUSPEND:
-        flags: tuple[str, ...] = {
-            "critical-severity": ("legal-escalation", "preserve-evidence"),
-            "authority-order": ("authority-order", "preserve-evidence"),
-        }.get(rules[-1].name, ())
-        return Decision(
-            outcome,
-            rules,
-            suspend_services=c.facts.account_services or c.facts.matched_services,
-            notify_customer="customer-suspension",
-            notify_complainant=answer,
-            flags=flags,
-            confirmation=c.confirmation,
-            severity=c.severity,
-        )
-    if outcome is Outcome.NOTICE:
-        return Decision(
-            outcome,
-            rules,
-            notify_customer="customer-notice",
-            notify_complainant=answer,
-            flags=("notice",),
-            confirmation=c.confirmation,
-            severity=c.severity,
-        )
-    if outcome is Outcome.REJECT:
-        return Decision(outcome, rules, notify_complainant=answer, confirmation=c.confirmation, severity=c.severity)
-    return Decision(outcome, rules, confirmation=c.confirmation, severity=c.severity)
+def _apply(rule: Rule, hits: tuple[RuleHit, ...], c: Context) -> Decision:
+    """The decision a fired rule's row describes (its outcome's effects, its flags, its hold)."""
+    if rule.hold and c.confirmation is not Confirmation.STRONG:
+        return Decision(Outcome.REVIEW, (*hits, HOLD), confirmation=c.confirmation, severity=c.severity)
+    effect = EFFECTS[rule.outcome]
+    answer = effect.answer and c.config.notify_complainant and not c.report.automated
+    return Decision(
+        rule.outcome,
+        hits,
+        deadline_at=c.facts.now + timedelta(hours=_warning_hours(c)) if effect.deadline else None,
+        suspend_services=(c.facts.account_services or c.facts.matched_services) if effect.suspend else (),
+        notify_customer=effect.notify_customer,
+        notify_complainant="complainant-result" if answer else None,
+        flags=rule.flags,
+        confirmation=c.confirmation,
+        severity=c.severity,
+    )
 
 
 def decide_deadline(
-    case_status: str, reports_since_warning: int, config: PolicyConfig, confirmation: str = Confirmation.STRONG
+    case_status: str, reports_since_warning: int, config: PolicyConfig, confirmation: Confirmation
 ) -> Decision:
     """At the end of the warning period: suspend unless the case was resolved with no new report since."""
     if case_status == "resolved" and reports_since_warning == 0:
@@ -237,12 +239,12 @@ def decide_deadline(
     reason = (
         f"{reports_since_warning} new report(s) since the warning"
         if case_status == "resolved"
-        else f"still not resolved {config.warning_hours:g} hours after the warning"
+        else "still not resolved at the end of the warning period"
     )
     hit = RuleHit("warning-expired", reason)
     if confirmation != Confirmation.STRONG:
         hold = RuleHit("deadline-needs-confirmation", "the deadline passed but the facts were never confirmed")
-        return Decision(Outcome.REVIEW, (hit, hold), confirmation=Confirmation(confirmation))
+        return Decision(Outcome.REVIEW, (hit, hold), confirmation=confirmation)
     return Decision(Outcome.SUSPEND, (hit,), notify_customer="customer-suspension", confirmation=Confirmation.STRONG)
 
 

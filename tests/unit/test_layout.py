@@ -10,7 +10,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 STAGES = ("ingest", "policy", "actions")
-PURE = ("policy/decide.py", "policy/model.py", "policy/sla.py", "actions/render.py", "ingest/parse.py")
+PURE = (
+    "policy/decide.py",
+    "policy/verify.py",
+    "policy/model.py",
+    "policy/case.py",
+    "policy/incidents.py",
+    "policy/sla.py",
+    "actions/render.py",
+    "actions/findings.py",
+    "ingest/parse.py",
+)
 IO_MODULES = {"socket", "aio_pika", "aiormq", "sqlalchemy", "aiosmtpd", "aiosmtplib", "os", "subprocess", "requests"}
 
 
