@@ -13,13 +13,14 @@ from actions.tables import mail_outbox
 from core import metrics
 from core.broker import Broker, QueueStat
 from core.messages import utcnow
+from policy.case import Status
 from policy.queries import DUE_SOON
 from policy.tables import cases
 from policy.tables import outbox as policy_outbox
 
 log = structlog.get_logger("abuse_desk.watch")
 
-STATUSES = ("received", "monitoring", "needs-review", "rejected", "warned", "resolved", "suspended", "lifted")
+STATUSES = tuple(s.value for s in Status)  # every case status, `suspending` included (policy/case.py)
 NO_SLA_KINDS = ("feedback-loop", "machine", "internal")  # as policy.queries.sla_state: nobody waits for an answer
 
 

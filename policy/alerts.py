@@ -21,6 +21,7 @@ from core import metrics
 from core.messages import SendNotification
 from core.settings import Settings
 from policy import outbox
+from policy.case import Status
 from policy.sla import add_working_hours, sla_applies
 from policy.tables import case_history, cases, customer_answers, ops_alerts
 from policy.tables import outbox as outbox_table
@@ -133,7 +134,7 @@ async def _deadline_held(conn: AsyncConnection) -> list[tuple[str, dict[str, Any
     query = (
         select(case_history.c.case_id, case_history.c.rules, case_history.c.at)
         .join(cases, cases.c.id == case_history.c.case_id)
-        .where(cases.c.status == "needs-review", case_history.c.kind == "deadline", _not_alerted("deadline-held"))
+        .where(cases.c.status == Status.NEEDS_REVIEW, case_history.c.kind == "deadline", _not_alerted("deadline-held"))
         .order_by(case_history.c.id)
     )
     found: dict[str, dict[str, Any]] = {}

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from core.report import AbuseReport
 from core.settings import PolicyConfig
-from policy.case import CONFIRMED
+from policy.case import CONFIRMED, Status
 from policy.model import Confirmation, Decision, Facts, Outcome, RuleHit
 from policy.verify import verify
 
@@ -84,9 +84,9 @@ def _not_ours(c: Context) -> str | None:
 
 def _escalates(c: Context) -> bool:
     """A report that turns an open monitoring or review case into a decided one."""
-    if c.facts.open_case_status == "monitoring":
+    if c.facts.open_case_status == Status.MONITORING:
         return c.confirmation is not Confirmation.NONE and _fbl_volume_reached(c)
-    if c.facts.open_case_status in ("needs-review", "received"):
+    if c.facts.open_case_status in (Status.NEEDS_REVIEW, Status.RECEIVED):
         return c.confirmation is not Confirmation.NONE
     return False
 
@@ -230,15 +230,15 @@ def decide_deadline(
     case_status: str, reports_since_warning: int, config: PolicyConfig, confirmation: Confirmation
 ) -> Decision:
     """At the end of the warning period: suspend unless the case was resolved with no new report since."""
-    if case_status == "resolved" and reports_since_warning == 0:
+    if case_status == Status.RESOLVED and reports_since_warning == 0:
         return Decision(Outcome.NONE, (RuleHit("resolved-before-deadline", "the customer fixed it in time"),))
-    if case_status not in ("warned", "resolved"):
+    if case_status not in (Status.WARNED, Status.RESOLVED):
         return Decision(
             Outcome.NONE, (RuleHit("deadline-not-applicable", f"case is {case_status}: nothing to enforce"),)
         )
     reason = (
         f"{reports_since_warning} new report(s) since the warning"
-        if case_status == "resolved"
+        if case_status == Status.RESOLVED
         else "still not resolved at the end of the warning period"
     )
     hit = RuleHit("warning-expired", reason)

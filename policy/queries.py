@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Text, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from policy.case import Status
+from policy.cases import case_incidents
 from policy.sla import DUE_SOON, SLA_FILTERS, sla_fields, sla_matches, sla_state
 from policy.tables import case_history, case_reports, cases, customer_answers, customers, resources, services
 
@@ -33,8 +35,10 @@ LIST_FIELDS = (
     "confirmation",
     "severity",
     "flags",
+    "incident_count",
 )
-STATUSES = ("received", "monitoring", "needs-review", "rejected", "warned", "resolved", "suspended", "lifted")
+STATUSES = tuple(s.value for s in Status)  # the case's statuses (policy/case.py), `suspending` included
+
 
 async def list_cases(
     conn: AsyncConnection,
@@ -81,6 +85,7 @@ async def show_case(conn: AsyncConnection, case_id: str) -> dict[str, Any] | Non
         select(case_history).where(case_history.c.case_id == case_id).order_by(case_history.c.id)
     )
     case["history"] = [dict(h) for h in history.mappings()]
+    case["incidents"] = await case_incidents(conn, case_id)
     return case
 
 
@@ -169,7 +174,7 @@ async def _attention_sets(conn: AsyncConnection) -> tuple[set[str], set[str]]:
 def attention_reasons(case: Mapping[str, Any], contests: set[str], failed: set[str]) -> list[str]:
     """Why a case needs a person now (empty: it does not)."""
     reasons = []
-    if case["status"] == "needs-review":
+    if case["status"] == Status.NEEDS_REVIEW:
         reasons.append("review")
     if case.get("sla_state") in ("due-soon", "breached"):
         reasons.append(f"sla-{case['sla_state']}")
@@ -271,7 +276,7 @@ async def case_counts(conn: AsyncConnection, now: datetime | None = None) -> dic
     per_status = {s: 0 for s in STATUSES}
     for status, n in await conn.execute(select(cases.c.status, func.count()).group_by(cases.c.status)):
         per_status[status] = int(n)
-    open_cases = select(cases).where(cases.c.status.notin_(("rejected", "resolved", "lifted")))
+    open_cases = select(cases).where(cases.c.status.notin_((Status.REJECTED, Status.RESOLVED, Status.LIFTED)))
     contests, failed = await _attention_sets(conn)
     per_reason = {a: 0 for a in ATTENTION}
     needs_me = 0
