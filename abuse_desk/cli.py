@@ -14,6 +14,7 @@ import uvloop
 from rich.console import Console
 from rich.table import Table
 
+from abuse_desk import components
 from abuse_desk.cli_desk import register as register_desk_commands
 from abuse_desk.cli_operate import register as register_operator_commands
 from core.errors import AbuseDeskError, ConfigError
@@ -77,9 +78,9 @@ def run(log_level: str = "INFO") -> None:
     _run(serve(_settings(), COMPONENTS))
 
 
-@app.command("serve")
+@app.command("serve", help="One component. " + components.summary())
 def serve_one(component: str, log_level: str = "INFO") -> None:
-    """One component: smtp, normalize, policy, scheduler, suspend, notify, postfix-policy, web."""
+    """One component (the table in abuse_desk/components.py)."""
     from abuse_desk.runtime import COMPONENTS, PLANNED, serve
 
     if component in PLANNED:

@@ -10,31 +10,22 @@ from dataclasses import dataclass, field
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from abuse_desk import instrument, watch
+from abuse_desk import components, instrument, watch
 from abuse_desk.database import upgrade
 from abuse_desk.http import process_app, start_server
-from abuse_desk.postfix_policy import bounce_counter, start_policy_service
-from actions.mailer import make_mailer
-from actions.notify import NotifyWorker
-from actions.signing import DkimSigner
-from actions.suspend import SuspendWorker, make_backend
 from core import metrics
 from core.broker import Broker
 from core.db import create_engine
 from core.messages import Message, utcnow
 from core.settings import Settings
-from ingest.authenticate import network_lookup, pinned_lookup
-from ingest.normalize import NormalizeWorker
-from ingest.smtp import SmtpListener
 from policy import link_store
 from policy.consumer import PolicyWorker
 from policy.scheduler import fire_due
 
 log = structlog.get_logger("abuse_desk.runtime")
 
-COMPONENTS = ("smtp", "normalize", "policy", "scheduler", "suspend", "notify", "postfix-policy", "web")
+COMPONENTS = components.NAMES
 PLANNED: tuple[str, ...] = ()
-WITH_DATABASE_GAUGES = ("scheduler", "web")  # processes that refresh the case/mail gauges
 
 
 @dataclass
@@ -89,51 +80,11 @@ async def open_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
 
 
 async def start_component(rt: Runtime, name: str) -> None:
-    """Start one component on the runtime's loop."""
-    s = rt.settings
-    if name == "smtp":
-        listener = SmtpListener(s, rt.publish, on_result=instrument.smtp_result)
-        rt.smtp_address = await listener.start()
-        rt.stoppers.append(listener.stop)
-    elif name == "normalize":
-        dns_txt = pinned_lookup(s.trust.dns_txt, network_lookup(), s.trust.dns_timeout)
-        bounces = s.outbound.bounce_notice_address, s.outbound.bounce_peers  # DSN copies: counted, not parsed
-        normalize = NormalizeWorker(instrument.counting_parsed(rt.publish), dns_txt, *bounces)
-        await rt.consume("ingest.normalize", normalize.handle)
-    elif name == "policy":
-        worker = PolicyWorker(rt.engine, s, rt.publish)
-        await rt.consume("policy.reports", instrument.counting_decisions(rt.engine, worker.on_report))
-        await rt.consume("policy.events", worker.on_event)
-        rt.background(worker.drain_forever(), "policy-outbox")
-    elif name == "scheduler":
-        rt.background(scheduler_loop(rt), "scheduler")
-    elif name == "suspend":
-        backend = instrument.CountingBackend(make_backend(s.suspend, rt.engine))
-        await rt.consume("actions.suspend", SuspendWorker(backend, rt.publish).handle)
-    elif name == "notify":
-        mailer = instrument.CountingMailer(make_mailer(s.mail_out))
-        signer = DkimSigner.from_config(s.notify.dkim).sign if s.notify.dkim else None
-        notify = NotifyWorker(rt.engine, mailer, s.notify, rt.publish, signer=signer)
-        await rt.consume("actions.notify", notify.handle)
-        rt.background(notify.send_forever(), "notify-retries")
-    elif name == "postfix-policy":
-        policy_service, rt.policy_address = await start_policy_service(s, rt.engine, rt.publish)
-        rt.stoppers.insert(0, policy_service.stop)
-        await rt.consume("actions.bounces", bounce_counter(s, rt.engine, rt.publish).handle)
-    elif name == "web":
-        from abuse_desk.deadletters import start_keeper
-        from abuse_desk.web.app import web_app
-
-        await start_keeper(rt.broker, rt.engine)  # the dead-letter keeper runs with the ops pages
-        if not s.web_token:
-            log.info("web.no_bootstrap", reason="ABUSE_DESK_WEB_TOKEN is not set: operators sign in by name only")
-
-        stop, rt.web_port = await start_server(
-            web_app(rt), s.web_listen, name="the ops web page", env_var="ABUSE_DESK_WEB_LISTEN"
-        )
-        rt.stoppers.insert(0, stop)
-    else:
+    """Start one component of the table (abuse_desk/components.py) on the runtime's loop."""
+    component = components.BY_NAME.get(name)
+    if component is None:
         raise ValueError(f"unknown component {name!r}: choose from {', '.join(COMPONENTS)}")
+    await component.start(rt)
     rt.components.append(name)
     metrics.UP.labels(name).set(1)
     log.info("component.started", component=name)
@@ -180,7 +131,7 @@ async def serve(settings: Settings, names: tuple[str, ...], *, ready: Callable[[
         rt.stoppers.append(stop_http)
         for name in names:
             await start_component(rt, name)
-        gauges = any(n in WITH_DATABASE_GAUGES for n in names)
+        gauges = any(components.BY_NAME[n].gauges for n in names)
         rt.background(watch.collect_forever(rt.broker, rt.engine if gauges else None), "metrics-collector")
         if ready:
             ready(rt)
