@@ -120,10 +120,24 @@ def set_sla_due_in(desk: Desk, customer_id: str, delta: timedelta) -> None:
     """Move a case's complainant SLA close, unanswered (as if it had waited most of its 24 working hours)."""
     from datetime import UTC, datetime
 
-    due = (datetime.now(UTC) + delta).replace(tzinfo=None).isoformat(sep=" ")
-    url = desk.env.get("ABUSE_DESK_DATABASE_URL") or ""
-    value = f"'{due}+00:00'" if url.startswith("postgresql") else f"'{due}'"
-    desk.rows(f"UPDATE cases SET sla_due_at = {value}, answered_at = NULL WHERE customer_id = '{customer_id}' RETURNING id")
+    from sqlalchemy import update
+
+    from abuse_desk.home import anchored
+    from core.db import create_engine
+    from core.settings import load_settings
+    from policy.tables import cases
+
+    async def move() -> None:
+        engine = create_engine(anchored(load_settings(environ=desk.env), desk.env).database_url)
+        async with engine.begin() as conn:
+            await conn.execute(
+                update(cases)
+                .where(cases.c.customer_id == customer_id)
+                .values(sla_due_at=datetime.now(UTC) + delta, answered_at=None)
+            )
+        await engine.dispose()
+
+    asyncio.run(move())
 
 
 def _cases_by_customer(self: Desk, customer_id: str) -> dict[str, Any]:
