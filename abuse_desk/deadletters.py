@@ -13,8 +13,9 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from abuse_desk.tables import dead_letters
-from core.broker import Broker, DeadLetter
+from core.broker import Broker
 from core.messages import utcnow
+from core.redelivery import DeadLetter
 
 log = structlog.get_logger("abuse_desk.deadletters")
 
