@@ -86,7 +86,8 @@ async def test_a_replayed_letter_that_dies_again_is_shown_as_died_again(
 ) -> None:
     await deadletters.start_keeper(broker, engine)
     message = SendNotification(case_id="AD-TEST-2", kind="customer-warning", to="y@invalid", context={})
-    await bury(settings, "actions.notify", message.to_bytes(), {"x-abuse-desk-error": "first failure"}, message.message_id)
+    first = {"x-abuse-desk-error": "first failure"}
+    await bury(settings, "actions.notify", message.to_bytes(), first, message.message_id)
     [row] = await rows_of(engine, 1)
     done = await deadletters.replay(engine, broker, actor="alice", ids=[int(str(row["id"]))])
     assert done == [row["id"]]

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from abuse_desk import operators
 from abuse_desk.database import upgrade
-from abuse_desk.tables import sign_in_attempts, web_sessions
 from abuse_desk.tables import operators as operators_table
+from abuse_desk.tables import sign_in_attempts, web_sessions
 from core.db import create_engine
 from policy import queries
 from policy.tables import case_reports, cases, customers, resources, services
