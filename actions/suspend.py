@@ -10,7 +10,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from actions.ledger import Ledger, items_of
+from actions.ledger import Ledger, items_of, name_of
 from actions.remote import RemotePanel
 from actions.tables import suspensions
 from actions.webhook import WebhookPanel
@@ -47,6 +47,15 @@ class SuspensionBackend(Protocol):
         """Restore what the case suspended; returns the ids restored."""
 
 
+class LiftOutcome(list[str]):
+    """The service ids a lift restored (a list, as `SuspensionBackend.lift` returns) and what stays suspended
+    because another open case holds it (`still_suspended`: service ids, or mailbox/domain names)."""
+
+    def __init__(self, restored: list[str], *, still_suspended: list[str]) -> None:
+        super().__init__(restored)
+        self.still_suspended = still_suspended
+
+
 class LedgerBackend:
     """The built-in backend: the ledger alone (what outgoing-mail enforcement reads), optionally fronting a panel.
 
@@ -81,22 +90,29 @@ class LedgerBackend:
                 await self.ledger.activate(ids)
         return sorted(set(command.service_ids))
 
-    async def lift(self, command: LiftSuspension) -> list[str]:
-        rows = await self.ledger.open_rows(command)
-        remote = [(i, item) for i, item in rows if self.panel is not None and self.panel.handles(item)]
-        local = [i for i, item in rows if (i, item) not in remote]
-        await self.ledger.lifted(local, command.reason, remote_called=False)
-        if self.panel is not None and remote:
-            groups = [remote] if self.panel.batch else [[pair] for pair in remote]
+    async def lift(self, command: LiftSuspension) -> LiftOutcome:
+        """Release the case's rows; the platform is called only for what no other open case still holds."""
+        panel = self.panel
+        release = await self.ledger.release(command, remote=lambda item: panel is not None and panel.handles(item))
+        restored = list(release.restored)
+        if panel is not None and release.remote:
+            groups = [release.remote] if panel.batch else [[pair] for pair in release.remote]
             for group in groups:
                 ids = [i for i, _ in group]
                 try:
-                    await self.panel.lift(command, [item for _, item in group])
+                    await panel.lift(command, [item for _, item in group])
+                except PermanentError as exc:
+                    await self.ledger.lift_refused(ids, str(exc))
+                    raise
                 except Exception as exc:
                     await self.ledger.mark(ids, error=str(exc)[:2000])
                     raise
                 await self.ledger.lifted(ids, command.reason, remote_called=True)
-        return sorted({item.service_id for _, item in rows if item.service_id})
+                restored += [item for _, item in group]
+        return LiftOutcome(
+            sorted({item.service_id for item in restored if item.service_id}),
+            still_suspended=sorted({name_of(item) for item in release.kept}),
+        )
 
 
 def make_backend(config: SuspendConfig, engine: AsyncEngine) -> LedgerBackend:
@@ -117,7 +133,12 @@ async def active_suspensions(engine: AsyncEngine) -> list[dict[str, object]]:
 
 
 class SuspendWorker:
-    """Handles service.suspend.v1 / service.lift.v1 and publishes what happened."""
+    """Handles service.suspend.v1 / service.lift.v1 and publishes what happened.
+
+    The case is told every outcome: service.suspended.v1 / service.lifted.v1 when the backend confirmed,
+    action.failed.v1 when it refused for good (acked) and, through `given_up`, when the broker gave the
+    command up after its retries (dead-lettered) — the suspend/lift then stays under way in the ledger.
+    """
 
     def __init__(self, backend: SuspensionBackend, publish: Publish) -> None:
         self.backend = backend
@@ -133,25 +154,49 @@ class SuspendWorker:
             )
         except PermanentError as exc:
             log.error("actions.failed", action=action, backend=self.backend.name, error=str(exc))
+            await self._failed(message, f"{self.backend.name}: {exc}")
+            return
+        log.info("actions.suspended" if action == "suspend" else "actions.lifted", services=done)
+        if isinstance(message, SuspendService):
             await self.publish(
-                ActionFailed(
+                ServiceSuspended(
                     case_id=message.case_id,
                     report_id=message.report_id,
-                    action=action,
-                    reason=f"{self.backend.name}: {exc}",
+                    customer_id=message.customer_id,
+                    service_ids=done,
+                    backend=self.backend.name,
                     command_id=message.message_id,
                 )
             )
             return
-        log.info("actions.suspended" if action == "suspend" else "actions.lifted", services=done)
-        event = ServiceSuspended if isinstance(message, SuspendService) else ServiceLifted
         await self.publish(
-            event(
+            ServiceLifted(
                 case_id=message.case_id,
                 report_id=message.report_id,
                 customer_id=message.customer_id,
-                service_ids=done,
+                service_ids=list(done),
+                still_suspended=list(getattr(done, "still_suspended", [])),
                 backend=self.backend.name,
+                command_id=message.message_id,
+            )
+        )
+
+    async def given_up(self, message: Message, error: str) -> None:
+        """The broker gave a command up after its last attempt (it goes to `actions.suspend.dead`): publish
+        action.failed.v1 for its case, with the handler's real error. Call it once, when the message dies."""
+        if not isinstance(message, SuspendService | LiftSuspension):
+            return
+        action = "suspend" if isinstance(message, SuspendService) else "lift"
+        log.error("actions.given_up", action=action, backend=self.backend.name, error=error)
+        await self._failed(message, f"{self.backend.name}: {error} (given up after the retries)")
+
+    async def _failed(self, message: SuspendService | LiftSuspension, reason: str) -> None:
+        await self.publish(
+            ActionFailed(
+                case_id=message.case_id,
+                report_id=message.report_id,
+                action="suspend" if isinstance(message, SuspendService) else "lift",
+                reason=reason[:2000],
                 command_id=message.message_id,
             )
         )

@@ -86,7 +86,8 @@ class ServiceLifted(Message):
 
     TYPE: ClassVar[str] = "service.lifted.v1"
     customer_id: str | None = None
-    service_ids: list[str] = Field(default_factory=list)
+    service_ids: list[str] = Field(default_factory=list)  # restored on the platform (no other case held them)
+    still_suspended: list[str] = Field(default_factory=list)  # the case let go; another open case still holds them
     backend: str = ""
     command_id: str = ""
 
