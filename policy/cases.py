@@ -83,6 +83,7 @@ async def attach(conn: AsyncConnection, case_id: str, report: AbuseReport, recei
             case_id=case_id,
             received_at=received,
             reporter_kind=kind,
+            dkim_domain=(report.auth.from_domain or "").lower()[:255] or None if report.auth.dkim_aligned else None,
             report=report.model_dump(mode="json", exclude={"incidents"}),
         )
     )
@@ -111,30 +112,30 @@ async def add_incidents(
     found: Sequence[Incident],
     now: datetime,
     window: timedelta,
+    *,
+    fresh: bool = False,
 ) -> tuple[int, int]:
-    """Record a case's incidents; one seen again within `window` adds to its count. Returns (new, repeated)."""
+    """Record a case's incidents; one seen again within `window` adds to its count. Returns (new, repeated).
+
+    `fresh`: a case opened in this transaction (nothing to look up: every incident is new)."""
     if not found:
         return 0, 0
     since = now - window
-    known = {
-        r.key: r.id
-        for r in await conn.execute(
-            select(incidents.c.key, incidents.c.id).where(
-                incidents.c.case_id == case_id, incidents.c.last_seen >= since
-            )
-        )
-    }
-    fresh: dict[str, dict[str, Any]] = {}
+    query = select(incidents.c.key, incidents.c.id).where(
+        incidents.c.case_id == case_id, incidents.c.last_seen >= since
+    )
+    known = {} if fresh else {r.key: r.id for r in await conn.execute(query)}
+    new_rows: dict[str, dict[str, Any]] = {}
     repeated: dict[int, int] = {}
     for incident in found:
         key = incident_key(incident)
         if key in known:
             repeated[known[key]] = repeated.get(known[key], 0) + 1
-        elif key in fresh:
-            fresh[key]["count"] += 1
+        elif key in new_rows:
+            new_rows[key]["count"] += 1
         else:
-            fresh[key] = _incident_row(case_id, report_id, key, incident, now)
-    rows = list(fresh.values())
+            new_rows[key] = _incident_row(case_id, report_id, key, incident, now)
+    rows = list(new_rows.values())
     for start in range(0, len(rows), INSERT_CHUNK):
         await conn.execute(incidents.insert(), rows[start : start + INSERT_CHUNK])
     for row_id, times in repeated.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
@@ -40,7 +41,14 @@ def facts_json(facts: Facts) -> dict[str, Any]:
     return data
 
 
-async def decide_part(unit: Unit, report: AbuseReport, customer_id: str | None, *, resolver: Resolver | None) -> str:
+async def decide_part(
+    unit: Unit,
+    report: AbuseReport,
+    customer_id: str | None,
+    *,
+    resolver: Resolver | None,
+    matches: Sequence[inventory.Match] | None = None,
+) -> str:
     """Decide one part (or a whole single-customer report) and persist case, incidents, trail and commands."""
     settings = unit.settings
     found = await facts_mod.gather(
@@ -52,6 +60,7 @@ async def decide_part(unit: Unit, report: AbuseReport, customer_id: str | None, 
         resolver=resolver,
         authorities=settings.dsa.authorities,
         customer_id=customer_id,
+        matches=matches,
     )
     decision = decide(report, found, settings.policy)
     if decision.outcome is Outcome.JOIN and found.open_case_id:
@@ -59,16 +68,22 @@ async def decide_part(unit: Unit, report: AbuseReport, customer_id: str | None, 
     return await _open_or_escalate(unit, report, decision, found)
 
 
-async def _record(unit: Unit, case: Case, report: AbuseReport, decision: Decision, detail: dict[str, Any]) -> Case:
-    """Attach the report and its incidents to the case and write the decision to its trail."""
+async def _record(
+    unit: Unit, case: Case, report: AbuseReport, decision: Decision, detail: dict[str, Any], *, stored: bool = True
+) -> Case:
+    """Attach the report and its incidents to the case and write the decision to its trail (`stored`: the case
+    row exists already; a new one is inserted once, complete, by the caller)."""
     kind = facts_mod.effective_kind(report, unit.settings.trust)
     await store.attach(unit.conn, case.id, report, report.received_at or unit.now, kind)
     window = timedelta(hours=unit.settings.policy.incident_window_hours)
-    new, repeated = await store.add_incidents(unit.conn, case.id, report.report_id, report.incidents, unit.now, window)
+    new, repeated = await store.add_incidents(
+        unit.conn, case.id, report.report_id, report.incidents, unit.now, window, fresh=not stored
+    )
     rules = [asdict(r) for r in decision.rules]
     await unit.history(case.id, "decision", decision.outcome.value, rules, detail | {"incidents": [new, repeated]})
     after = case.change(unit.now, incident_count=case.incident_count + new + repeated)
-    await unit.save(case, after)
+    if stored:
+        await unit.save(case, after)
     return after
 
 
@@ -173,15 +188,13 @@ async def _open_or_escalate(unit: Unit, report: AbuseReport, decision: Decision,
             origin=facts_mod.origin_of(report, found),
             received_at=received,
         )
-        await store.insert(unit.conn, before)
     values["flags"] = before.flagged(*flags)
     name = decision.transition
     after = before.transition(name, now, **values) if name else before.change(now, **values)
     if escalating is not None:
         await unit.save(escalating, after)
-    else:
-        await unit.save(before, after)
-    case = await _record(unit, after, report, decision, {"report_id": report.report_id, "facts": facts_json(found)})
+    detail = {"report_id": report.report_id, "facts": facts_json(found)}
+    case = await _record(unit, after, report, decision, detail, stored=escalating is not None)
     if decision.deadline_at is not None:
         await unit.add_deadlines(case.id, now, decision.deadline_at)
     customer = await inventory.customer_row(unit.conn, found.customer.id) if found.customer else None
@@ -191,5 +204,12 @@ async def _open_or_escalate(unit: Unit, report: AbuseReport, decision: Decision,
     if escalating is None or not await store.reported_before(unit.conn, case.id, report.reporter, 1):
         receipt = await _receipt(unit, shown, report)
         plan.messages[:0] = [receipt] if receipt else []
+    if escalating is None:  # a new case is written once, with what this transaction knows
+        case = case.change(
+            now,
+            effect_at=now if unit.acts(plan) else None,
+            answered_at=now if any(getattr(m, "kind", "") == "complainant-result" for m in plan.messages) else None,
+        )
+        await store.insert(unit.conn, case)
     await unit.commit_plan(case, plan)
     return case.id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -111,6 +112,7 @@ async def gather(
     resolver: Resolver | None = None,
     authorities: list[Authority] | None = None,
     customer_id: str | None = None,
+    matches: Sequence[inventory.Match] | None = None,
 ) -> Facts:
     """Facts for one report (or the part of it about `customer_id`): who held each indicator at incident time, the
     customer file, earlier cases, trust."""
@@ -119,14 +121,15 @@ async def gather(
     at = incident_time(report, now)
     ips, domains = indicator_lookups(report)
     has_indicators = bool(ips or domains or report.emails)
-    matches = await inventory.lookup(conn, ips=ips, domains=domains, mailboxes=report.emails, at=at)
+    if matches is None:  # the caller may have looked them up already (a report split by customer)
+        matches = await inventory.lookup(conn, ips=ips, domains=domains, mailboxes=report.emails, at=at)
     trusted_as, authenticated = trusted_reporter(report, trust)
     reporter = report.reporter.lower() if report.reporter else None
     history = {"confirmed": 0, "rejected": 0}
     if reporter:
         rows = await conn.execute(
             select(cases.c.status, func.count())
-            .where(func.lower(cases.c.reporter) == reporter)
+            .where(func.lower(cases.c.reporter) == reporter)  # ix_cases_reporter_lower
             .group_by(cases.c.status)
         )
         for status, count in rows:
@@ -230,14 +233,16 @@ async def _corroboration(
     """Independent authenticated reporters (distinct aligned-DKIM domains) about this customer in the window."""
     since = now - timedelta(hours=config.corroboration_window_hours)
     rows = await conn.execute(
-        select(case_reports.c.report)
+        select(case_reports.c.dkim_domain)
+        .distinct()
         .select_from(case_reports.join(cases, cases.c.id == case_reports.c.case_id))
-        .where(cases.c.customer_id == customer_id, case_reports.c.received_at >= since)
-        .limit(500)
+        .where(
+            cases.c.customer_id == customer_id,
+            case_reports.c.received_at >= since,
+            case_reports.c.dkim_domain.is_not(None),
+        )
     )
-    domains = {
-        r.report.get("auth", {}).get("from_domain") for r in rows if r.report.get("auth", {}).get("dkim_aligned")
-    }
+    domains: set[str | None] = {r.dkim_domain for r in rows}
     if report.auth.dkim_aligned:
         domains.add(report.auth.from_domain)
     domains.discard(None)

@@ -33,6 +33,7 @@ class Group:
     customer_id: str | None
     category: str
     incidents: tuple[Incident, ...]
+    matches: tuple[inventory.Match, ...] = ()  # what the inventory said about them (facts need not ask again)
 
 
 @dataclass(frozen=True)
@@ -62,17 +63,25 @@ async def split(conn: AsyncConnection, report: AbuseReport, now: datetime) -> Sp
             owners.append(n)
     found = await inventory.lookup_batch(conn, queries) if queries else []
     owner_of: dict[int, str] = {}
+    matched: dict[int, list[inventory.Match]] = {}
     for n, matches in zip(owners, found, strict=True):
         if n not in owner_of and matches:
             owner_of[n] = matches[0].customer_id
+        matched.setdefault(n, []).extend(matches)
     grouped: dict[tuple[str, str], list[Incident]] = {}
+    group_matches: dict[tuple[str, str], dict[tuple[str, str], inventory.Match]] = {}
     for n, incident in enumerate(items):
         if n in owner_of:
-            grouped.setdefault((owner_of[n], incident.category or report.category), []).append(incident)
+            key = (owner_of[n], incident.category or report.category)
+            grouped.setdefault(key, []).append(incident)
+            mine = group_matches.setdefault(key, {})
+            for m in matched[n]:
+                if m.customer_id == key[0]:
+                    mine.setdefault((m.indicator, m.service_id), m)
     not_ours = len(items) - len(owner_of)
     if not grouped:
         return Split([Group(None, report.category, tuple(items))], len(items), not_ours)
-    groups = [Group(c, k, tuple(v)) for (c, k), v in sorted(grouped.items())]
+    groups = [Group(c, k, tuple(v), tuple(group_matches[(c, k)].values())) for (c, k), v in sorted(grouped.items())]
     return Split(groups, len(items), not_ours)
 
 
@@ -87,47 +96,64 @@ async def report_arrived(
 ) -> list[str]:
     """Decide one report: a reply joins its case; otherwise one decision per (customer, category) it names.
 
-    Each batch of customers is one transaction; a redelivered report skips the customers already decided, so a
-    crash in the middle of a bulk report neither loses nor repeats a decision or a mail.
+    A report about a few customers is one transaction. A bulk report is decided in batches of customers, each
+    its own transaction; a redelivered report skips the customers already decided, so a crash in the middle of
+    a bulk report neither loses nor repeats a decision or a mail.
     """
+    batch = settings.policy.group_batch
     async with engine.begin() as conn:
-        threaded = await attach_reply(Unit(conn, settings, now), report)
+        unit = Unit(conn, settings, now)
+        threaded = await attach_reply(unit, report)
         if threaded is not None:
             return [threaded]
         parts = await split(conn, report, now)
         done = await store.attached_cases(conn, report.report_id)
-    todo = [g for g in parts.groups if (g.customer_id, g.category) not in done]
+        todo = [g for g in parts.groups if (g.customer_id, g.category) not in done]
+        if len(todo) <= batch:  # the usual report: everything in this one transaction
+            decided = [*done.values(), *await _decide(unit, report, parts, todo, resolver)]
+            await _summarize(conn, report, parts, decided, now)
+            return decided
     decided = list(done.values())
-    for chunk in batches(todo, settings.policy.group_batch):
+    for chunk in batches(todo, batch):
         async with engine.begin() as conn:
-            await lock_customers(conn, [g.customer_id for g in chunk if g.customer_id])
-            again = await store.attached_cases(conn, report.report_id)  # a replica may have decided some meanwhile
-            unit = Unit(conn, settings, now)
-            for group in chunk:
-                if (group.customer_id, group.category) in again:
-                    continue
-                part = part_for(report, group.incidents, whole=parts.whole).model_copy(
-                    update={"category": group.category}
-                )
-                decided.append(await decide_part(unit, part, group.customer_id, resolver=resolver))
+            decided += await _decide(Unit(conn, settings, now), report, parts, chunk, resolver)
     async with engine.begin() as conn:
-        await upsert(
-            conn,
-            report_summaries,
-            [
-                {
-                    "report_id": report.report_id,
-                    "received_at": report.received_at or now,
-                    "format": report.format,
-                    "reporter": report.reporter,
-                    "incident_count": parts.total,
-                    "not_ours": parts.not_ours,
-                    "case_ids": sorted(set(decided)),
-                }
-            ],
-            ["report_id"],
-        )
+        await _summarize(conn, report, parts, decided, now)
     return decided
+
+
+async def _decide(
+    unit: Unit, report: AbuseReport, parts: Split, groups: Sequence[Group], resolver: Resolver | None
+) -> list[str]:
+    """Decide some of a report's groups in the unit's transaction (customers locked first, in one order)."""
+    conn = unit.conn
+    await lock_customers(conn, [g.customer_id for g in groups if g.customer_id])
+    # PostgreSQL: another replica may have decided some of them meanwhile (SQLite has one writer).
+    again = await store.attached_cases(conn, report.report_id) if conn.dialect.name == "postgresql" else {}
+    decided = []
+    for group in groups:
+        if (group.customer_id, group.category) in again:
+            continue
+        part = part_for(report, group.incidents, whole=parts.whole).model_copy(update={"category": group.category})
+        matches = group.matches if group.customer_id else None
+        decided.append(await decide_part(unit, part, group.customer_id, resolver=resolver, matches=matches))
+    return decided
+
+
+async def _summarize(
+    conn: AsyncConnection, report: AbuseReport, parts: Split, decided: list[str], now: datetime
+) -> None:
+    """The report's own record: how many incidents it had, how many were about nothing of ours, its cases."""
+    row = {
+        "report_id": report.report_id,
+        "received_at": report.received_at or now,
+        "format": report.format,
+        "reporter": report.reporter,
+        "incident_count": parts.total,
+        "not_ours": parts.not_ours,
+        "case_ids": sorted(set(decided)),
+    }
+    await upsert(conn, report_summaries, [row], ["report_id"])
 
 
 async def lock_customers(conn: AsyncConnection, customer_ids: list[str]) -> None:

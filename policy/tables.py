@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Index, Integer, LargeBinary, SmallInteger, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
 
 from core.db import JSONType, UTCDateTime, metadata
 
@@ -85,6 +97,7 @@ cases = Table(
     Column("order_due_at", UTCDateTime, nullable=True),  # authority orders: effect due by then
     Column("extension_used", Boolean, nullable=False, default=False),
 )
+Index("ix_cases_reporter_lower", func.lower(cases.c.reporter))  # a reporter's history, case-insensitive
 
 case_reports = Table(
     "case_reports",
@@ -94,6 +107,7 @@ case_reports = Table(
     Column("case_id", String(32), primary_key=True, index=True),
     Column("received_at", UTCDateTime, nullable=False),
     Column("reporter_kind", String(16), nullable=True),
+    Column("dkim_domain", String(255), nullable=True),  # the aligned DKIM domain that vouched for it (corroboration)
     Column("report", JSONType, nullable=False),
 )
 

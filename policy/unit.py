@@ -61,9 +61,8 @@ class Unit:
         The complainant's result stops the SLA clock when it is queued to go (a held one: when it is released)."""
         await outbox.add(self.conn, messages, case_id=case_id, held=held)
         if not held:
-            for m in messages:
-                if getattr(m, "kind", "") == "complainant-result" and m.case_id:
-                    await store.mark_answered(self.conn, m.case_id, self.now)
+            for case in {m.case_id for m in messages if getattr(m, "kind", "") == "complainant-result" and m.case_id}:
+                await store.mark_answered(self.conn, case, self.now)
 
     async def commit_plan(self, case: Case, plan: Plan) -> Case:
         """Queue a plan's commands, keep its statement of reasons, and note when a first measure took effect."""
@@ -84,15 +83,19 @@ class Unit:
                     data=plan.statement,
                 )
             )
-        acted = any(
-            m.type == "service.suspend.v1" or getattr(m, "kind", "") in ("customer-warning", "customer-notice")
-            for m in plan.messages
-        )
-        if acted and case.effect_at is None:
+        if self.acts(plan) and case.effect_at is None:
             after = case.change(self.now, effect_at=self.now)
             await self.save(case, after)
             return after
         return case
+
+    @staticmethod
+    def acts(plan: Plan) -> bool:
+        """A plan that restricts or warns: a measure takes effect (DSA: the case's effect_at)."""
+        return any(
+            m.type == "service.suspend.v1" or getattr(m, "kind", "") in ("customer-warning", "customer-notice")
+            for m in plan.messages
+        )
 
     async def add_deadlines(self, case_id: str, warned_at: datetime, deadline: datetime) -> None:
         """The warning's expiry, and reminders to the customer half-way and shortly before it."""

@@ -24,6 +24,8 @@ def upgrade() -> None:
     with op.batch_alter_table("case_reports", schema=None) as batch_op:
         batch_op.drop_constraint("pk_case_reports", type_="primary")
         batch_op.create_primary_key("pk_case_reports", ["report_id", "case_id"])
+        batch_op.add_column(sa.Column("dkim_domain", sa.String(length=255), nullable=True))
+    op.create_index("ix_cases_reporter_lower", "cases", [sa.text("lower(reporter)")], unique=False)
     with op.batch_alter_table("policy_outbox", schema=None) as batch_op:
         batch_op.add_column(sa.Column("case_id", sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column("held", sa.Boolean(), nullable=False, server_default=sa.false()))
@@ -70,7 +72,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_policy_outbox_case_id"))
         batch_op.drop_column("held")
         batch_op.drop_column("case_id")
+    op.drop_index("ix_cases_reporter_lower", table_name="cases")
     with op.batch_alter_table("case_reports", schema=None) as batch_op:
+        batch_op.drop_column("dkim_domain")
         batch_op.drop_constraint("pk_case_reports", type_="primary")
         batch_op.create_primary_key("pk_case_reports", ["report_id"])
     with op.batch_alter_table("cases", schema=None) as batch_op:
