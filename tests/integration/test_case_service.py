@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from abuse_desk.database import upgrade
 from core.db import create_engine, metadata
-from core.messages import ActionFailed, ServiceSuspended
+from core.messages import ActionFailed, SendNotification, ServiceSuspended
 from core.report import AbuseReport, Incident
 from core.settings import Settings
 from policy import answers, ops, queries
@@ -288,3 +288,49 @@ async def test_a_customer_says_fixed_and_the_recheck_resolves(engine: AsyncEngin
     async with engine.begin() as conn:
         with pytest.raises(answers.AnswerError):
             await answers.apply(conn, case_id, "C2", "help", "", {}, s, NOW, fetcher=None, resolver=StaticResolver({}))
+
+
+async def test_a_crash_in_the_middle_of_a_bulk_report_neither_loses_nor_repeats(
+    engine: AsyncEngine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import policy.intake
+
+    s = strong(settings)
+    s = s.model_copy(update={"policy": s.policy.model_copy(update={"group_batch": 1})})  # one customer per transaction
+    report = feed("bulk-crash", [("203.0.113.10", 6379), ("198.51.100.70", 6379), ("192.0.2.33", 6379)])
+    real = policy.intake.decide_part
+    calls = {"n": 0}
+
+    async def dies_on_the_second(*args: Any, **kwargs: Any) -> str:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("kill -9")
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(policy.intake, "decide_part", dies_on_the_second)
+    with pytest.raises(RuntimeError):
+        await arrive(engine, s, report)
+    assert len([b for b in await outbox_bodies(engine) if b.get("kind") == "customer-warning"]) == 1
+    monkeypatch.setattr(policy.intake, "decide_part", real)
+    decided = await arrive(engine, s, report)  # the broker redelivers it
+    again = await arrive(engine, s, report)  # and once more, after the ack was lost
+    assert sorted(decided) == sorted(again) and len(set(decided)) == 3
+    warnings = [b["to"] for b in await outbox_bodies(engine) if b.get("kind") == "customer-warning"]
+    assert sorted(warnings) == sorted(f"owner{n}@customer{n}.example" for n in (1, 2, 3))
+
+
+async def test_a_customer_with_many_incidents_gets_an_excerpt_and_all_of_them_as_csv(
+    engine: AsyncEngine, settings: Settings
+) -> None:
+    from actions.render import render
+
+    rows = [(f"198.51.100.{64 + n}", 6379) for n in range(25)] + [("100.64.0.9", 6379)]
+    await arrive(engine, strong(settings), feed("many", rows))
+    [warning] = [b for b in await outbox_bodies(engine) if b.get("kind") == "customer-warning"]
+    context = warning["context"]
+    assert context["incident_total"] == 25 and len(context["incident_rows"]) == 20
+    assert context["incidents_csv"].count("\r\n") == 26 and "100.64.0.9" not in json.dumps(context)
+    command = SendNotification.model_validate(warning)
+    mail = render(command, sender="abuse@hosting.example", default_language="en", now=NOW)
+    [attachment] = [p for p in mail.iter_attachments() if p.get_filename() == "incidents.csv"]
+    assert attachment.get_content().count("198.51.100.") == 25
