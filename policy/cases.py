@@ -75,14 +75,22 @@ async def add_history(
     )
 
 
-async def attach(conn: AsyncConnection, case_id: str, report: AbuseReport, received: datetime, kind: str) -> None:
-    """Attach a report (the part of it that concerns this case) to a case."""
+async def attach(
+    conn: AsyncConnection,
+    case_id: str,
+    report: AbuseReport,
+    received: datetime,
+    kind: str,
+    confirmation: str | None = None,
+) -> None:
+    """Attach a report (the part of it that concerns this case) to a case, with how well its facts stand."""
     await conn.execute(
         case_reports.insert().values(
             report_id=report.report_id,
             case_id=case_id,
             received_at=received,
             reporter_kind=kind,
+            confirmation=confirmation,
             dkim_domain=(report.auth.from_domain or "").lower()[:255] or None if report.auth.dkim_aligned else None,
             report=report.model_dump(mode="json", exclude={"incidents"}),
         )
@@ -208,10 +216,14 @@ async def first_report(conn: AsyncConnection, case_id: str) -> AbuseReport | Non
 
 
 async def reports_since(conn: AsyncConnection, case_id: str, since: datetime) -> int:
-    """Reports attached to a case after an instant (new evidence since the warning)."""
+    """Strongly confirmed reports attached to a case after an instant (new evidence since the warning)."""
     return int(
         await conn.scalar(
-            select(func.count()).where(case_reports.c.case_id == case_id, case_reports.c.received_at > since)
+            select(func.count()).where(
+                case_reports.c.case_id == case_id,
+                case_reports.c.received_at > since,
+                case_reports.c.confirmation == "strong",
+            )
         )
         or 0
     )

@@ -74,7 +74,8 @@ async def _record(
     """Attach the report and its incidents to the case and write the decision to its trail (`stored`: the case
     row exists already; a new one is inserted once, complete, by the caller)."""
     kind = facts_mod.effective_kind(report, unit.settings.trust)
-    await store.attach(unit.conn, case.id, report, report.received_at or unit.now, kind)
+    received = report.received_at or unit.now
+    await store.attach(unit.conn, case.id, report, received, kind, decision.confirmation.value)
     window = timedelta(hours=unit.settings.policy.incident_window_hours)
     new, repeated = await store.add_incidents(
         unit.conn, case.id, report.report_id, report.incidents, unit.now, window, fresh=not stored

@@ -108,6 +108,9 @@ case_reports = Table(
     Column("received_at", UTCDateTime, nullable=False),
     Column("reporter_kind", String(16), nullable=True),
     Column("dkim_domain", String(255), nullable=True),  # the aligned DKIM domain that vouched for it (corroboration)
+    # How well its facts were established when it joined: only strongly confirmed reports count as "new since the
+    # warning" (a stranger quoting a case reference cannot block the customer's "fixed" or tip a case over).
+    Column("confirmation", String(8), nullable=True),
     Column("report", JSONType, nullable=False),
 )
 

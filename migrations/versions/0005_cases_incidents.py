@@ -25,6 +25,7 @@ def upgrade() -> None:
         batch_op.drop_constraint("pk_case_reports", type_="primary")
         batch_op.create_primary_key("pk_case_reports", ["report_id", "case_id"])
         batch_op.add_column(sa.Column("dkim_domain", sa.String(length=255), nullable=True))
+        batch_op.add_column(sa.Column("confirmation", sa.String(length=8), nullable=True))
     op.create_index("ix_cases_reporter_lower", "cases", [sa.text("lower(reporter)")], unique=False)
     with op.batch_alter_table("policy_outbox", schema=None) as batch_op:
         batch_op.add_column(sa.Column("case_id", sa.String(length=32), nullable=True))
@@ -74,6 +75,7 @@ def downgrade() -> None:
         batch_op.drop_column("case_id")
     op.drop_index("ix_cases_reporter_lower", table_name="cases")
     with op.batch_alter_table("case_reports", schema=None) as batch_op:
+        batch_op.drop_column("confirmation")
         batch_op.drop_column("dkim_domain")
         batch_op.drop_constraint("pk_case_reports", type_="primary")
         batch_op.create_primary_key("pk_case_reports", ["report_id"])

@@ -334,3 +334,31 @@ async def test_a_customer_with_many_incidents_gets_an_excerpt_and_all_of_them_as
     mail = render(command, sender="abuse@hosting.example", default_language="en", now=NOW)
     [attachment] = [p for p in mail.iter_attachments() if p.get_filename() == "incidents.csv"]
     assert attachment.get_content().count("198.51.100.") == 25
+
+
+async def test_a_stranger_quoting_a_case_reference_cannot_block_the_customers_fixed(
+    engine: AsyncEngine, settings: Settings
+) -> None:
+    url = ("http://203.0.113.10/login",)
+    [case_id] = await arrive(engine, settings, complaint("r1", urls=url))  # weak: the URL is on the customer's IP
+    stranger = complaint("r2", urls=url).model_copy(
+        update={"reporter": "mallory@elsewhere.example", "subject": f"Re: [Example] {case_id}"}
+    )
+    [joined] = await arrive(engine, settings, stranger, NOW + timedelta(hours=1))
+    assert joined == case_id  # more evidence for the case, not a reply from its reporter
+    case = await load(engine, case_id)
+    assert case.report_count == 2 and not case.needs_attention
+    async with engine.begin() as conn:
+        outcome = await answers.apply(
+            conn,
+            case_id,
+            "C1",
+            "fixed",
+            "removed",
+            {},
+            settings,
+            NOW + timedelta(hours=2),
+            fetcher=Fetcher(404),
+            resolver=StaticResolver({}),
+        )
+    assert outcome["outcome"] == "resolved", outcome  # the stranger's unconfirmed report counts for nothing
