@@ -25,7 +25,7 @@ run: install
 
 lint: install-test
 	$(BIN)/ruff check .
-	$(BIN)/mypy core policy
+	$(BIN)/mypy core ingest policy actions abuse_desk
 
 # The ops web page is tested in a real browser: Debian's chromium driven by Playwright (never `playwright install`).
 browser:
