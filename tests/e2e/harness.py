@@ -5,20 +5,28 @@ from __future__ import annotations
 import json
 import mailbox
 import os
+import re
 import smtplib
 import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email import message_from_bytes, policy
 from email.message import Message
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from core.messages import Message as CoreMessage
 from tests.conftest import AMQP_URL, free_port, require_service
+from tests.panels import Fake, _handler
 
 SCRIPT = str(Path(sys.executable).with_name("abuse-desk"))
 
@@ -119,6 +127,21 @@ class Desk:
                     return case
             time.sleep(0.3)
         raise AssertionError(f"no matching case; cases={self.cases()}\n{self.log()}")
+
+    def handled(self, queue: str) -> int:
+        """How many messages of a queue this desk's consumers have finished (its /metrics)."""
+        url = f"http://{self.env['ABUSE_DESK_METRICS_LISTEN']}/metrics"
+        text = httpx.get(url, timeout=10).text
+        pattern = rf'^abuse_desk_handler_seconds_count{{[^}}]*queue="{re.escape(queue)}"[^}}]*}} ([0-9.e+]+)$'
+        return int(sum(float(v) for v in re.findall(pattern, text, re.M)))
+
+    def wait_handled(self, queue: str, count: int, timeout: float = 30.0) -> None:
+        """Wait until the queue's consumers have finished `count` messages (no fixed sleep: the desk says so)."""
+        deadline = time.monotonic() + timeout
+        while self.handled(queue) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{queue}: {self.handled(queue)} handled, expected {count}\n{self.log()}")
+            time.sleep(0.1)
 
     def outbox(self) -> list[Message]:
         box = self.workdir / "var" / "outbox"
@@ -228,3 +251,28 @@ def customer(cid: str, *, verified: bool = True, created: str = "2020-01-01") ->
 def body(message: Message) -> str:
     part = message.get_payload(decode=True)
     return part.decode("utf-8") if isinstance(part, bytes) else str(part)
+
+
+@contextmanager
+def serve_on(fake: Fake, port: int, path: str = "/hook") -> Iterator[Fake]:
+    """Run a tests.panels fake on 127.0.0.1:`port`, a port the desk was pointed at while nothing listened there."""
+    server = ThreadingHTTPServer(("127.0.0.1", port), _handler(fake))
+    server.daemon_threads = True
+    fake.url = f"http://127.0.0.1:{port}{path}"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def case_mails(desk: Desk, case_id: str) -> list[Message]:
+    """The mails of one case in the desk's outbox (X-Abuse-Desk-Case)."""
+    return [m for m in desk.outbox() if m["X-Abuse-Desk-Case"] == case_id]
+
+
+def queued_kinds(desk: Desk, case_id: str) -> list[str]:
+    """The template kinds of every mail command the policy queued for a case (held or not), oldest first."""
+    rows = desk.rows(f"SELECT type, body FROM policy_outbox WHERE case_id = '{case_id}' ORDER BY id")
+    return [str(json.loads(r["body"]).get("kind")) for r in rows if r["type"] == "notification.send.v1"]

@@ -205,11 +205,10 @@ def test_report_about_an_ip_we_do_not_host_is_rejected(desk: Desk) -> None:
 
 def test_retransmitted_report_does_not_open_a_second_case(desk: Desk) -> None:
     raw = complaint("203.0.113.10", subject="Phishing again and again", msgid="dup")
+    before = desk.handled("policy.reports")
     first_id = desk.mail(raw)
     assert desk.mail(raw) == first_id
-    import time
-
-    time.sleep(2)
+    desk.wait_handled("policy.reports", before + 2)  # both deliveries decided (the second changes nothing)
     cases = [c for c in desk.cases() if c["customer_id"] == "C1"]
     matching = [c for c in cases for r in desk.case(c["id"])["reports"] if r["report_id"] == first_id]
     assert len(matching) == 1

@@ -178,7 +178,8 @@ def test_two_replicas_of_each_worker_make_no_duplicates_over_1000_reports(
             timeout=180,
         )
         _wait(lambda: _settled(fleet.desk), fleet, "every mail sent and every command published", timeout=120)
-        time.sleep(3)  # let any duplicate that would come, come
+        # Any duplicate that would come is a message still queued: wait until every work queue is empty.
+        _wait(lambda: _queues_empty(fleet.desk), fleet, "every work queue drained", timeout=60)
 
         cases = fleet.desk.rows("SELECT id, customer_id, report_count, status, rules, opened_at FROM cases")
         per_customer = Counter(c["customer_id"] for c in cases)
@@ -243,6 +244,11 @@ def _settled(desk: Desk) -> bool:
     pending = _count(desk, "SELECT count(*) AS n FROM mail_outbox WHERE state <> 'sent'")
     unpublished = _count(desk, "SELECT count(*) AS n FROM policy_outbox WHERE published_at IS NULL")
     return pending == 0 and unpublished == 0
+
+
+def _queues_empty(desk: Desk) -> bool:
+    stats = json.loads(desk.cli("queues", "--json").stdout)
+    return all(int(q.get("messages", 0)) == 0 and int(q.get("retrying", 0)) == 0 for q in stats)
 
 
 def _wait(predicate: Any, fleet: Fleet, what: str, timeout: float) -> Any:
