@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from abuse_desk.database import upgrade
 from core.db import create_engine, metadata
 from core.messages import ActionFailed, SendNotification, ServiceSuspended
-from core.report import AbuseReport, Incident
+from core.report import AbuseReport, Envelope, Incident
 from core.settings import Settings
 from policy import answers, ops, queries
 from policy import cases as store
@@ -362,3 +362,21 @@ async def test_a_stranger_quoting_a_case_reference_cannot_block_the_customers_fi
             resolver=StaticResolver({}),
         )
     assert outcome["outcome"] == "resolved", outcome  # the stranger's unconfirmed report counts for nothing
+
+
+async def test_a_reply_from_the_reporter_joins_its_case_and_asks_for_a_person(
+    engine: AsyncEngine, settings: Settings
+) -> None:
+    s = strong(settings)
+    [case_id] = await arrive(engine, s, complaint("r1", "203.0.113.10"))
+    reply = complaint("r2").model_copy(
+        update={
+            "subject": f"Re: [Example Hosting] {case_id}",
+            "envelope": Envelope(mail_from="victim@reporter.example", received_at=NOW),
+            "source_ips": [],
+        }
+    )
+    assert await arrive(engine, s, reply, NOW + timedelta(hours=1)) == [case_id]
+    assert await arrive(engine, s, reply, NOW + timedelta(hours=1)) == [case_id]  # redelivered: attached once
+    case = await load(engine, case_id)
+    assert case.report_count == 2 and case.needs_attention and case.status is Status.WARNED
