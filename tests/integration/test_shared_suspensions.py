@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -153,3 +155,30 @@ async def test_a_refused_lift_leaves_the_suspension_in_force(engine: AsyncEngine
         assert row["state"] == "active" and "HTTP 403" in str(row["last_error"])
         assert await blocked_services(engine) == {"S1"}
 
+
+
+@pytest.mark.databases("postgresql")
+async def test_a_lift_racing_a_second_case_never_restores_what_the_second_holds(engine: AsyncEngine) -> None:
+    """Replicas: K1's lift and K2's suspend of the same service at once, in either order, leave it suspended."""
+    fake = WebhookFake()
+    with serve(fake):
+        backends = [make_backend(webhook_config(fake.url), engine) for _ in range(2)]
+        for round_ in range(8):
+            first, second = f"A{round_}", f"B{round_}"
+            await backends[0].suspend(suspend("S1", case=first))
+
+            async def second_suspends(case: str) -> None:
+                for _ in range(50):  # the broker's retry: a lift under way makes the suspension wait
+                    try:
+                        await backends[1].suspend(suspend("S1", case=case))
+                        return
+                    except TransientError:
+                        await asyncio.sleep(0.02)
+
+            await asyncio.gather(backends[0].lift(lift(first)), second_suspends(second))
+            assert await blocked_services(engine) == {"S1"}, await states(engine)
+            assert fake.suspended == {"S1"}, (round_, await states(engine))
+            [held] = [r for r in await suspension_progress(engine, second) if r["lifted_at"] is None]
+            assert held["state"] == "active"
+            await backends[1].lift(lift(second))
+            assert await blocked_services(engine) == set() and fake.suspended == set()
