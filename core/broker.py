@@ -420,9 +420,11 @@ class Broker:
             raise TransientError(f"replay into {queue} failed: {exc!r}") from exc
 
     async def delete_topology(self) -> None:
-        """Remove every prefixed queue and exchange (tests and decommissioning)."""
+        """Remove every prefixed queue and exchange (tests and decommissioning); this broker's consumers stop first,
+        so that no robust channel declares a queue again behind the delete."""
         if self._conn is None:
             return
+        await self._close_consumers()
         ch = await self._conn.channel()
         for spec in QUEUES:
             for name in (spec.name, spec.retry, spec.dead):
@@ -431,12 +433,16 @@ class Broker:
             await ch.exchange_delete(self.name(ex))
         await ch.close()
 
-    async def close(self) -> None:
-        """Close channels and the connection."""
+    async def _close_consumers(self) -> None:
         for ch in self._consumer_channels:
             if not ch.is_closed:
                 await ch.close()
         self._consumer_channels.clear()
+        self._queues.clear()
+
+    async def close(self) -> None:
+        """Close channels and the connection."""
+        await self._close_consumers()
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
