@@ -246,3 +246,20 @@ async def test_a_closing_listener_answers_421(settings: Settings, broker: Broker
     finally:
         client.close()
         await smtp.stop()
+
+
+async def test_two_listeners_with_reuse_port_share_one_port(settings: Settings, broker: Broker) -> None:
+    shared = settings.model_copy(update={"smtp": settings.smtp.model_copy(update={"reuse_port": True})})
+    first, second = SmtpListener(shared, broker.publish), SmtpListener(shared, broker.publish)
+    _, port = await first.start()
+    _, again = await second.start()  # without SO_REUSEPORT: "address already in use"
+    try:
+        assert again == port
+        with pytest.raises(OSError):
+            await SmtpListener(settings, broker.publish).start()  # reuse_port off: the port is taken
+        replies = [await send(port, RAW + b"%d\r\n" % n) for n in range(4)]
+        assert [code for code, _ in replies] == [250] * 4
+    finally:
+        await first.stop()
+        await second.stop()
+    assert len(await queued(settings, "ingest.normalize")) == 4
