@@ -47,66 +47,69 @@ Page = Callable[..., HTMLResponse]
 Guarded = Callable[[Request, Signed], Awaitable[Response]]
 
 
-def web_app(rt: Runtime) -> Starlette:
-    """The ASGI application over the runtime's database engine and broker connection."""
-    token = rt.settings.web_token  # the bootstrap sign-in (name "bootstrap"), for the first admin
+class _OpsPages:
+    """The handlers of the sign-in, case list, one case and health pages over one runtime."""
 
-    def page(name: str, signed: Signed | None = None, code: int = 200, **context: Any) -> HTMLResponse:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.token = rt.settings.web_token  # the bootstrap sign-in (name "bootstrap"), for the first admin
+
+    def page(self, name: str, signed: Signed | None = None, code: int = 200, **context: Any) -> HTMLResponse:
         html = templates.get_template(name).render(
             csrf=signed.session.csrf if signed else "",
             me=signed.name if signed else "",
             admin=bool(signed and signed.session.admin),
-            prefix=rt.settings.prefix,
+            prefix=self.rt.settings.prefix,
             **context,
         )
         return HTMLResponse(html, status_code=code)
 
-    def guarded(handler: Guarded, *, admin: bool = False) -> Callable[[Request], Awaitable[Response]]:
+    def guarded(self, handler: Guarded, *, admin: bool = False) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            signed = await auth.who(request, rt.engine, token)
+            signed = await auth.who(request, self.rt.engine, self.token)
             if signed is None:
                 if request.method == "GET":
                     return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
-                return page("login.html.j2", code=403, next="/", error="Your session has expired: sign in again.")
+                return self.page("login.html.j2", code=403, next="/", error="Your session has expired: sign in again.")
             if admin and not signed.session.admin:
-                return page("missing.html.j2", signed, code=403, what="page for you here (admins only)")
+                return self.page("missing.html.j2", signed, code=403, what="page for you here (admins only)")
             if request.method == "POST" and not signed.form_ok(await request.form()):
-                return page("missing.html.j2", signed, code=403, what="such form any more (it is stale: reload)")
+                return self.page("missing.html.j2", signed, code=403, what="such form any more (it is stale: reload)")
             return await handler(request, signed)
 
         return endpoint
 
-    async def login(request: Request) -> Response:
+    async def login(self, request: Request) -> Response:
         target = request.query_params.get("next", "/cases")
         if request.method == "GET":
-            return page("login.html.j2", next=target, error="")
+            return self.page("login.html.j2", next=target, error="")
         form = await request.form()
         target = str(form.get("next") or "/cases")
         if not target.startswith("/") or target.startswith("//"):
             target = "/cases"
         name, secret = str(form.get("name", "")), str(form.get("secret", ""))
-        session_id, why = await auth.sign_in(rt.engine, request, name, secret, token)
+        session_id, why = await auth.sign_in(self.rt.engine, request, name, secret, self.token)
         if session_id is None:
             log.warning("web.sign_in_failed", name=str(form.get("name", ""))[:64], client=auth.client_address(request))
             code = 429 if why.startswith("Too many") else 403
-            return page("login.html.j2", code=code, next=target, error=why)
+            return self.page("login.html.j2", code=code, next=target, error=why)
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(auth.COOKIE, session_id, httponly=True, samesite="strict", path="/")
         return response
 
-    async def logout(request: Request) -> Response:
+    async def logout(self, request: Request) -> Response:
         from abuse_desk import operators
 
-        async with rt.engine.begin() as conn:
+        async with self.rt.engine.begin() as conn:
             await operators.close_session(conn, request.cookies.get(auth.COOKIE, ""))
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(auth.COOKIE, path="/")
         return response
 
-    async def home(request: Request, signed: Signed) -> Response:
+    async def home(self, request: Request, signed: Signed) -> Response:
         return RedirectResponse("/cases", status_code=303)
 
-    async def cases_index(request: Request, signed: Signed) -> Response:
+    async def cases_index(self, request: Request, signed: Signed) -> Response:
         q = request.query_params
         needs_me = q.get("view") == "needs-me"
         filters = {
@@ -123,70 +126,75 @@ def web_app(rt: Runtime) -> Starlette:
             number = 1
         now = utcnow()
         try:
-            async with rt.engine.connect() as conn:
+            async with self.rt.engine.connect() as conn:
                 offset = (number - 1) * PAGE_SIZE
                 rows, total, counts = await case_list(conn, now, limit=PAGE_SIZE, offset=offset, **filters)
         except QueryError as exc:
-            return page("missing.html.j2", signed, code=400, what=f"such filter: {exc}")
+            return self.page("missing.html.j2", signed, code=400, what=f"such filter: {exc}")
         pages = max(1, -(-total // PAGE_SIZE))
-        return page(
+        return self.page(
             "cases.html.j2", signed, cases=rows, total=total, counts=counts, filters=filters, needs_me=needs_me,
             page=number, pages=pages, query=dict(q), now=now,
         )
 
-    async def case_detail(request: Request, signed: Signed, *, error: str = "", code: int = 200) -> Response:
+    async def case_detail(self, request: Request, signed: Signed, *, error: str = "", code: int = 200) -> Response:
         case_id = request.path_params["case_id"]
-        async with rt.engine.connect() as conn:
+        async with self.rt.engine.connect() as conn:
             case = await case_page(conn, case_id, utcnow())
         if case is None:
-            return page("missing.html.j2", signed, code=404, what=f"case {case_id}")
+            return self.page("missing.html.j2", signed, code=404, what=f"case {case_id}")
         done = request.query_params.get("done", "")
-        return page("case.html.j2", signed, code=code, case=case, error=error, done=done)
+        return self.page("case.html.j2", signed, code=code, case=case, error=error, done=done)
 
-    async def case_action(request: Request, signed: Signed) -> Response:
+    async def case_action(self, request: Request, signed: Signed) -> Response:
         case_id = request.path_params["case_id"]
         form = await request.form()
         action = str(form.get("action", ""))
         note, customer_text = str(form.get("note", "")).strip(), str(form.get("customer_text", "")).strip()
         if action not in policy_ops.ALLOWED:
-            return await case_detail(request, signed, error=f"Unknown action {action!r}.", code=400)
+            return await self.case_detail(request, signed, error=f"Unknown action {action!r}.", code=400)
         if not note:
-            return await case_detail(request, signed, error="A note for the audit trail is required.", code=400)
+            return await self.case_detail(request, signed, error="A note for the audit trail is required.", code=400)
         now = utcnow()
         try:
             if action in PREVIEWED and form.get("confirmed") != "yes":
                 shown = await preview(
-                    rt.engine, case_id, action, note, customer_text, rt.settings, now, actor=signed.name
+                    self.rt.engine, case_id, action, note, customer_text, self.rt.settings, now, actor=signed.name
                 )
-                return page(
+                return self.page(
                     "preview.html.j2", signed, case_id=case_id, action=action, note=note,
                     customer_text=customer_text, preview=shown,
                 )
-            async with rt.engine.begin() as conn:
-                await apply(conn, case_id, action, note, customer_text, rt.settings, now, actor=signed.name)
+            async with self.rt.engine.begin() as conn:
+                await apply(conn, case_id, action, note, customer_text, self.rt.settings, now, actor=signed.name)
         except policy_ops.CaseActionError as exc:
-            return await case_detail(request, signed, error=str(exc), code=409)
+            return await self.case_detail(request, signed, error=str(exc), code=409)
         log.info("web.case_action", case_id=case_id, action=action, actor=signed.name)
         try:
-            await outbox.drain(rt.engine, rt.publish)
+            await outbox.drain(self.rt.engine, self.rt.publish)
         except Exception as exc:  # committed: the policy worker's outbox loop publishes it later
             log.warning("web.publish_deferred", error=repr(exc))
         return RedirectResponse(f"/cases/{quote(case_id)}?done={quote(action)}", status_code=303)
 
-    async def healthz(request: Request) -> Response:
-        report = rt.health()
+    async def healthz(self, request: Request) -> Response:
+        report = self.rt.health()
         return JSONResponse(report, status_code=200 if report["ok"] else 503)
 
+
+def web_app(rt: Runtime) -> Starlette:
+    """The ASGI application over the runtime's database engine and broker connection."""
+    p = _OpsPages(rt)
+    guarded = p.guarded
     return Starlette(
         routes=[
-            Route("/", guarded(home)),
-            Route("/login", login, methods=["GET", "POST"]),
-            Route("/logout", logout, methods=["POST", "GET"]),
-            Route("/cases", guarded(cases_index)),
-            Route("/cases/{case_id}", guarded(case_detail)),
-            Route("/cases/{case_id}/action", guarded(case_action), methods=["POST"]),
-            *admin_routes(rt, page, guarded),
-            Route("/healthz", healthz),
+            Route("/", guarded(p.home)),
+            Route("/login", p.login, methods=["GET", "POST"]),
+            Route("/logout", p.logout, methods=["POST", "GET"]),
+            Route("/cases", guarded(p.cases_index)),
+            Route("/cases/{case_id}", guarded(p.case_detail)),
+            Route("/cases/{case_id}/action", guarded(p.case_action), methods=["POST"]),
+            *admin_routes(rt, p.page, guarded),
+            Route("/healthz", p.healthz),
             *statement_routes(rt, templates),
         ]
     )

@@ -31,50 +31,55 @@ log = structlog.get_logger("abuse_desk.web.statements")
 ONCE = ("contest", "help")  # each reaches a person: once per link
 
 
-def statement_routes(rt: Runtime, templates: jinja2.Environment) -> list[Route]:
-    """GET shows the case as the customer may see it; POST records an answer and acts on it."""
-    secret = rt.settings.dsa.link_secret
-    trust = rt.settings.trust
+class _StatementPages:
+    """The handlers of the statement pages over one runtime and the web page's templates."""
 
-    default_language = rt.settings.notify.default_language
+    def __init__(self, rt: Runtime, templates: jinja2.Environment) -> None:
+        self.rt = rt
+        self.templates = templates
+        self.secret = rt.settings.dsa.link_secret
+        self.trust = rt.settings.trust
+        self.default_language = rt.settings.notify.default_language
 
-    def render(name: str, code: int = 200, lang: str = default_language, **context: Any) -> HTMLResponse:
+    def render(self, name: str, code: int = 200, lang: str | None = None, **context: Any) -> HTMLResponse:
+        lang = self.default_language if lang is None else lang
         lang = lang if lang in statement_text.LANGUAGES else "fr"
-        page = templates.get_template(name).render(lang=lang, t=statement_text.TEXT[lang], **context)
+        page = self.templates.get_template(name).render(lang=lang, t=statement_text.TEXT[lang], **context)
         return HTMLResponse(page, status_code=code, headers={"Content-Language": lang})
 
-    def refusal(code: int, reason: str, lang: str = default_language) -> HTMLResponse:
+    def refusal(self, code: int, reason: str, lang: str | None = None) -> HTMLResponse:
         # The reason is for English readers only (it names a technical cause); other languages get the advice.
-        return render("statement-invalid.html.j2", code=code, lang=lang, reason=reason if lang == "en" else "")
+        lang = self.default_language if lang is None else lang
+        return self.render("statement-invalid.html.j2", code=code, lang=lang, reason=reason if lang == "en" else "")
 
-    def claims_or_refusal(token: str, now: datetime) -> LinkClaims | Response:
+    def claims_or_refusal(self, token: str, now: datetime) -> LinkClaims | Response:
         try:
-            return read_token(secret, token, now)
+            return read_token(self.secret, token, now)
         except LinkError as exc:
-            return refusal(exc.code, str(exc))
+            return self.refusal(exc.code, str(exc))
 
-    async def language(claims: LinkClaims) -> str:
-        async with rt.engine.connect() as conn:
+    async def language(self, claims: LinkClaims) -> str:
+        async with self.rt.engine.connect() as conn:
             customer = await inventory.customer_row(conn, claims.customer_id)
-        return statement_text.language_of(customer, default_language)
+        return statement_text.language_of(customer, self.default_language)
 
     async def show(
-        request: Request, *, result: dict[str, Any] | None = None, error: str = "", code: int = 200
+        self, request: Request, *, result: dict[str, Any] | None = None, error: str = "", code: int = 200
     ) -> Response:
         token, now = request.path_params["token"], utcnow()
-        claims = claims_or_refusal(token, now)
+        claims = self.claims_or_refusal(token, now)
         if isinstance(claims, Response):
             return claims
-        async with rt.engine.connect() as conn:
+        async with self.rt.engine.connect() as conn:
             case = await case_row(conn, claims.case_id)
             report = await first_report(conn, claims.case_id)
             customer = await inventory.customer_row(conn, claims.customer_id)
-        lang = statement_text.language_of(customer, default_language)
+        lang = statement_text.language_of(customer, self.default_language)
         if case is None or case["customer_id"] != claims.customer_id:
-            return refusal(404, "this case does not exist", lang)
+            return self.refusal(404, "this case does not exist", lang)
         evidence = for_customer(report.evidence, report, customer_keep(case, customer))[:3000] if report else ""
-        zone = _zone((customer or {}).get("timezone") or rt.settings.policy.sla.timezone)
-        return render(
+        zone = _zone((customer or {}).get("timezone") or self.rt.settings.policy.sla.timezone)
+        return self.render(
             "statement.html.j2",
             code=code,
             lang=lang,
@@ -83,36 +88,36 @@ def statement_routes(rt: Runtime, templates: jinja2.Environment) -> list[Route]:
             now=now,
             result=result,
             error=error,
-            form_key=links.new_form_key(secret, token),  # one form, one answer: a replay is refused
+            form_key=links.new_form_key(self.secret, token),  # one form, one answer: a replay is refused
             causes=answers.CAUSES,
             cause_labels=statement_text.CAUSES[lang],
             offers=statement_text.OFFERS.get(str(case["status"]), ()),
             status_label=statement_text.STATUSES[lang].get(case["status"], case["status"]),
             category_label=category_name(str(case["category"]), lang),
             when=lambda value: _when(value, zone),
-            organisation=rt.settings.notify.organisation,
+            organisation=self.rt.settings.notify.organisation,
         )
 
-    async def answer(request: Request) -> Response:
+    async def answer(self, request: Request) -> Response:
         token, now = request.path_params["token"], utcnow()
-        claims = claims_or_refusal(token, now)
+        claims = self.claims_or_refusal(token, now)
         if isinstance(claims, Response):
             return claims
-        text = statement_text.TEXT[await language(claims)]
+        text = statement_text.TEXT[await self.language(claims)]
         form = await request.form()
         try:
-            nonce = links.read_form_key(secret, token, str(form.get("key", "")))
+            nonce = links.read_form_key(self.secret, token, str(form.get("key", "")))
         except LinkError:
-            return await show(request, error=text["err_stale"], code=403)
+            return await self.show(request, error=text["err_stale"], code=403)
         kind = str(form.get("kind", ""))
         data = {
             "cause": str(form.get("cause", ""))[:40],
             "commitment": bool(form.get("commitment")),
         }
         if kind == "fixed" and not data["commitment"]:
-            return await show(request, error=text["err_commitment"], code=400)
+            return await self.show(request, error=text["err_commitment"], code=400)
         try:
-            async with rt.engine.begin() as conn:
+            async with self.rt.engine.begin() as conn:
                 keys = [links.nonce_key(token, nonce)] + ([links.answer_key(token, kind)] if kind in ONCE else [])
                 for key in keys:  # a replayed form, or a second contest or call for help through one link
                     if not await link_store.claim_use(conn, key, claims.case_id, kind, now):
@@ -124,24 +129,32 @@ def statement_routes(rt: Runtime, templates: jinja2.Environment) -> list[Route]:
                     kind,
                     str(form.get("text", "")),
                     data,
-                    rt.settings,
+                    self.rt.settings,
                     now,
                     fetcher=HttpFetcher(),
-                    resolver=SystemResolver(trust.hosts, trust.dns_timeout, enabled=trust.resolve_urls),
+                    resolver=self.resolver(),
                 )
         except answers.AnswerError as exc:  # its text is English: shown as the detail to English readers only
             detail = f" {exc}." if text is statement_text.TEXT["en"] else ""
-            return await show(request, error=text["err_answer"] + detail, code=409)
+            return await self.show(request, error=text["err_answer"] + detail, code=409)
         log.info("web.customer_answer", case_id=claims.case_id, kind=kind, outcome=result.get("outcome"))
         try:
-            await outbox.drain(rt.engine, rt.publish)
+            await outbox.drain(self.rt.engine, self.rt.publish)
         except Exception as exc:  # committed: the policy worker's outbox loop publishes it later
             log.warning("web.publish_deferred", error=repr(exc))
-        return await show(request, result=result)
+        return await self.show(request, result=result)
 
+    def resolver(self) -> SystemResolver:
+        trust = self.trust
+        return SystemResolver(trust.hosts, trust.dns_timeout, enabled=trust.resolve_urls)
+
+
+def statement_routes(rt: Runtime, templates: jinja2.Environment) -> list[Route]:
+    """GET shows the case as the customer may see it; POST records an answer and acts on it."""
+    p = _StatementPages(rt, templates)
     return [
-        Route("/s/{token}", show, methods=["GET"]),
-        Route("/s/{token}", answer, methods=["POST"]),
+        Route("/s/{token}", p.show, methods=["GET"]),
+        Route("/s/{token}", p.answer, methods=["POST"]),
     ]
 
 
