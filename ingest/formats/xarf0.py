@@ -110,6 +110,21 @@ def build(fields: dict[str, str], msg: Part, meta: MailMeta, part: Part) -> Draf
     draft.category = _REPORT_TYPES.get(report_type) or _CATEGORY_DEFAULTS.get(category, "other")
     draft.category_confidence = 0.95 if report_type in _REPORT_TYPES else 0.6
     draft.reporter = indicators.extract_address(fields.get("reported-from")) or None
+    hosting = _add_source(draft, fields)
+    _add_ports(draft, fields, hosting)
+    _add_from_text(draft, msg, meta, part)
+    draft.set_observed(fields.get("date"), "X-ARF Date")
+    draft.add_evidence("\n".join(f"{k}: {v}" for k, v in fields.items()))
+    for log in msg.walk():
+        if log is not part and log.is_attachment and log.ctype == "text/plain" and not log.children:
+            draft.add_evidence(log.text()[:4096])
+            break
+    incidents.single_event(draft)
+    return draft
+
+
+def _add_source(draft: Draft, fields: dict[str, str]) -> bool:
+    """The Source (a URL or an IP), download links and the domain; whether the source hosts content."""
     source = fields.get("source", "")
     source_type = fields.get("source-type", "").lower()
     if source_type == "uri" or "://" in source:
@@ -123,9 +138,12 @@ def build(fields: dict[str, str], msg: Part, meta: MailMeta, part: Part) -> Draf
         if "://" in fields.get(key, ""):
             draft.add_urls([fields[key]])
     draft.add_domains([fields.get("domain")])
+    return source_type == "uri" or "://" in source or "download-link" in fields
+
+
+def _add_ports(draft: Draft, fields: dict[str, str], hosting: bool) -> None:
     # Port/Ports name the service: on the offending host when it hosts content (uri source,
     # download links), on the victim for attacks (login-attack on 22): only the former is a source port.
-    hosting = source_type == "uri" or "://" in source or "download-link" in fields
     for key in ("source-port", "port", "ports", "download-port"):
         values = [v for v in fields.get(key, "").replace(";", ",").split(",") if v.strip()]
         if key == "source-port" or hosting:
@@ -133,6 +151,10 @@ def build(fields: dict[str, str], msg: Part, meta: MailMeta, part: Part) -> Draf
                 draft.add_port(value)
         elif values:
             draft.warnings.append(f"X-ARF {key} {','.join(values)} is the attacked service port; not a source port")
+
+
+def _add_from_text(draft: Draft, msg: Part, meta: MailMeta, part: Part) -> None:
+    """What the mail's own text adds: a source IP the fields lack, the Subject's URL, the host named by an IP."""
     if not draft.source_ips and meta.has_headers:
         text = human_text(msg, stop=part) + "\n" + meta.subject
         draft.add_ips(indicators.find_ips(text, skip_loopback=True))
@@ -147,11 +169,3 @@ def build(fields: dict[str, str], msg: Part, meta: MailMeta, part: Part) -> Draf
         for ip, host in _IP_HOST_RE.findall(human_text(msg, stop=part)[:65536]):
             if indicators.normalize_ip(ip) in draft.source_ips:
                 draft.add_domains([host])
-    draft.set_observed(fields.get("date"), "X-ARF Date")
-    draft.add_evidence("\n".join(f"{k}: {v}" for k, v in fields.items()))
-    for log in msg.walk():
-        if log is not part and log.is_attachment and log.ctype == "text/plain" and not log.children:
-            draft.add_evidence(log.text()[:4096])
-            break
-    incidents.single_event(draft)
-    return draft
