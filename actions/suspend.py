@@ -184,11 +184,10 @@ class SuspendWorker:
     async def given_up(self, message: Message, error: str) -> None:
         """The broker gave a command up after its last attempt (it goes to `actions.suspend.dead`): publish
         action.failed.v1 for its case, with the handler's real error. Call it once, when the message dies."""
-        if not isinstance(message, SuspendService | LiftSuspension):
-            return
-        action = "suspend" if isinstance(message, SuspendService) else "lift"
-        log.error("actions.given_up", action=action, backend=self.backend.name, error=error)
-        await self._failed(message, f"{self.backend.name}: {error} (given up after the retries)")
+        event = given_up_event(message, error, self.backend.name)
+        if event is not None:
+            log.error("actions.given_up", action=event.action, backend=self.backend.name, error=error)
+            await self.publish(event)
 
     async def _failed(self, message: SuspendService | LiftSuspension, reason: str) -> None:
         await self.publish(
@@ -200,3 +199,18 @@ class SuspendWorker:
                 command_id=message.message_id,
             )
         )
+
+
+def given_up_event(message: Message, error: str, backend: str = "") -> ActionFailed | None:
+    """The action.failed.v1 telling a suspend/lift command's case that it was given up after the retries
+    (None for any other message): the reason is the handler's last error."""
+    if not isinstance(message, SuspendService | LiftSuspension):
+        return None
+    where = f"{backend}: " if backend else ""
+    return ActionFailed(
+        case_id=message.case_id,
+        report_id=message.report_id,
+        action="suspend" if isinstance(message, SuspendService) else "lift",
+        reason=f"{where}{error} (given up after the retries)"[:2000],
+        command_id=message.message_id,
+    )

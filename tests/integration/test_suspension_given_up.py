@@ -4,54 +4,21 @@ the platform back and the dead letter replayed, the case gets service.suspended.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
-import pytest
-from aio_pika.abc import AbstractIncomingMessage
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from abuse_desk import deadletters
 from actions.ledger import suspension_progress
 from actions.suspend import SuspendWorker, make_backend
-from core import redelivery
 from core.action_settings import SuspendConfig
 from core.broker import Broker
 from core.messages import ActionFailed, Message, ServiceSuspended, SuspendService, decode_message
-from core.settings import Settings
-from core.topology import DEFAULT_DELIVERY_LIMIT, QueueSpec
+from core.redelivery import DeadLetter
+from core.topology import DEFAULT_DELIVERY_LIMIT
 from tests.conftest import free_port
 from tests.integration.tcpproxy import TcpProxy
 from tests.panels import WebhookFake, serve
-
-GiveUp = Callable[[Message, str], Awaitable[None]]
-
-
-class GivingUpBroker(Broker):
-    """The broker with the last-attempt hook the suspend worker needs (see ARCHITECTURE, "backend failures"):
-    once a message has been moved to `<queue>.dead` because its retries are exhausted, `on_give_up(message,
-    error)` runs with the handler's error. Stands in until core.broker.consume takes such a hook itself."""
-
-    on_give_up: GiveUp | None = None
-
-    async def _settle(
-        self,
-        spec: QueueSpec,
-        incoming: AbstractIncomingMessage,
-        error: str,
-        attempts: int,
-        reason: str,
-        wait: float = 0.0,
-    ) -> None:
-        await super()._settle(spec, incoming, error, attempts, reason, wait)
-        if reason == redelivery.RETRIES_EXHAUSTED and self.on_give_up is not None:
-            await self.on_give_up(decode_message(incoming.body), error)
-
-
-@pytest.fixture
-async def broker(settings: Settings) -> AsyncIterator[GivingUpBroker]:
-    b = GivingUpBroker(settings.amqp_url, settings.prefix)
-    await b.connect(attempts=3)
-    yield b
-    await b.close()
 
 
 class Events:
@@ -74,7 +41,7 @@ async def until(check: Callable[[], Awaitable[bool]], what: str, timeout: float 
         await asyncio.sleep(0.05)
 
 
-async def test_closed_port_gives_up_once_then_replay_suspends(engine: AsyncEngine, broker: GivingUpBroker) -> None:
+async def test_closed_port_gives_up_once_then_replay_suspends(engine: AsyncEngine, broker: Broker) -> None:
     events = Events()
     fake = WebhookFake()
     with serve(fake):
@@ -83,7 +50,15 @@ async def test_closed_port_gives_up_once_then_replay_suspends(engine: AsyncEngin
         values = {"backend": "webhook", "secret": "s3cret", "timeout": 1.0, "attempts": 1, "backoff": 0.0}
         config = SuspendConfig.model_validate(values | {"url": f"http://127.0.0.1:{proxy.port}/hook"})
         worker = SuspendWorker(make_backend(config, engine), events)
-        broker.on_give_up = worker.given_up
+
+        async def dead(letter: DeadLetter) -> None:
+            """The dead-letter keeper, and (standing in for the broker's last-attempt hook, which calls it
+            once when it dead-letters a command) the worker's `given_up` with the handler's error."""
+            await deadletters.keep(engine, letter)
+            if letter.queue == "actions.suspend":
+                await worker.given_up(decode_message(letter.body), letter.error)
+
+        await broker.consume_dead(dead)
         await broker.consume("actions.suspend", worker.handle, retry_delay=0.02)
         command = SuspendService(case_id="K1", customer_id="C1", service_ids=["S1"], reason="phishing kit")
         await broker.publish(command)
@@ -101,10 +76,12 @@ async def test_closed_port_gives_up_once_then_replay_suspends(engine: AsyncEngin
         [row] = await suspension_progress(engine, "K1")
         assert row["state"] == "pending" and row["attempts"] == DEFAULT_DELIVERY_LIMIT  # "under way: 5 attempts"
         assert "ConnectError" in str(row["last_error"])
-        assert {s.queue: s.dead for s in await broker.stats()}["actions.suspend"] == 1
+        async with engine.connect() as conn:
+            [kept] = await deadletters.list_letters(conn, queue="actions.suspend")
+        assert kept["case_id"] == "K1" and "ConnectError" in str(kept["error"])
 
         await proxy.start()  # the platform is back
-        assert await broker.replay("actions.suspend") == 1
+        assert len(await deadletters.replay(engine, broker, actor="ops", queue="actions.suspend")) == 1
 
         async def suspended() -> bool:
             return bool(events.of(ServiceSuspended))
