@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -62,6 +63,7 @@ def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 def health(
     url: Annotated[str | None, typer.Option(help="default: http://ABUSE_DESK_METRICS_LISTEN/healthz")] = None,
     timeout: float = 5.0,
+    wait: Annotated[float, typer.Option(help="keep asking up to this many seconds until it is ready")] = 0.0,
 ) -> None:
     """Ask a running process whether it is ready (exit 0) or not (exit 1): for container health checks."""
     if url is None:
@@ -72,15 +74,23 @@ def health(
             raise typer.Exit(2) from exc
         host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/healthz"
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            body = response.read().decode()
-            ok = response.status == 200
-    except urllib.error.HTTPError as exc:
-        body, ok = exc.read().decode(errors="replace"), False
-    except OSError as exc:
-        err.print(f"not healthy: nothing answers at {url} ({exc})")
-        raise typer.Exit(1) from exc
+    give_up = time.monotonic() + wait
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                body = response.read().decode()
+                ok = response.status == 200
+        except urllib.error.HTTPError as exc:
+            body, ok = exc.read().decode(errors="replace"), False
+        except OSError as exc:
+            if time.monotonic() < give_up:
+                time.sleep(0.5)
+                continue
+            err.print(f"not healthy: nothing answers at {url} ({exc})")
+            raise typer.Exit(1) from exc
+        if ok or time.monotonic() >= give_up:
+            break
+        time.sleep(0.5)
     console.print(body.strip(), highlight=False)
     raise typer.Exit(0 if ok else 1)
 
