@@ -13,16 +13,8 @@ from typing import TYPE_CHECKING
 import structlog
 
 from abuse_desk import instrument
-from abuse_desk.http import start_server
-from abuse_desk.postfix_policy import bounce_counter, start_policy_service
-from actions.mailer import make_mailer
-from actions.notify import NotifyWorker
-from actions.signing import DkimSigner
-from actions.suspend import SuspendWorker, make_backend
-from ingest.authenticate import network_lookup, pinned_lookup
-from ingest.normalize import NormalizeWorker
-from ingest.smtp import SmtpListener
-from policy.consumer import PolicyWorker
+
+# Each start function imports its stage itself: a command that starts nothing (`cases list`) loads none of them.
 
 if TYPE_CHECKING:
     from abuse_desk.runtime import Runtime
@@ -43,12 +35,17 @@ class Component:
 
 
 async def _smtp(rt: Runtime) -> None:
+    from ingest.smtp import SmtpListener
+
     listener = SmtpListener(rt.settings, rt.publish, on_result=instrument.smtp_result)
     rt.smtp_address = await listener.start()
     rt.stoppers.append(listener.stop)
 
 
 async def _normalize(rt: Runtime) -> None:
+    from ingest.authenticate import network_lookup, pinned_lookup
+    from ingest.normalize import NormalizeWorker
+
     s = rt.settings
     dns_txt = pinned_lookup(s.trust.dns_txt, network_lookup(), s.trust.dns_timeout)
     bounces = s.outbound.bounce_notice_address, s.outbound.bounce_peers  # DSN copies: counted, not parsed
@@ -57,6 +54,8 @@ async def _normalize(rt: Runtime) -> None:
 
 
 async def _policy(rt: Runtime) -> None:
+    from policy.consumer import PolicyWorker
+
     worker = PolicyWorker(rt.engine, rt.settings, rt.publish)
     await rt.consume("policy.reports", instrument.counting_decisions(rt.engine, worker.on_report))
     await rt.consume("policy.events", worker.on_event)
@@ -70,11 +69,17 @@ async def _scheduler(rt: Runtime) -> None:
 
 
 async def _suspend(rt: Runtime) -> None:
+    from actions.suspend import SuspendWorker, make_backend
+
     backend = instrument.CountingBackend(make_backend(rt.settings.suspend, rt.engine))
     await rt.consume("actions.suspend", SuspendWorker(backend, rt.publish).handle)
 
 
 async def _notify(rt: Runtime) -> None:
+    from actions.mailer import make_mailer
+    from actions.notify import NotifyWorker
+    from actions.signing import DkimSigner
+
     s = rt.settings
     mailer = instrument.CountingMailer(make_mailer(s.mail_out))
     signer = DkimSigner.from_config(s.notify.dkim).sign if s.notify.dkim else None
@@ -84,6 +89,8 @@ async def _notify(rt: Runtime) -> None:
 
 
 async def _postfix_policy(rt: Runtime) -> None:
+    from abuse_desk.postfix_policy import bounce_counter, start_policy_service
+
     policy_service, rt.policy_address = await start_policy_service(rt.settings, rt.engine, rt.publish)
     rt.stoppers.insert(0, policy_service.stop)
     await rt.consume("actions.bounces", bounce_counter(rt.settings, rt.engine, rt.publish).handle)
@@ -91,6 +98,7 @@ async def _postfix_policy(rt: Runtime) -> None:
 
 async def _web(rt: Runtime) -> None:
     from abuse_desk.deadletters import start_keeper
+    from abuse_desk.http import start_server
     from abuse_desk.web.app import web_app
 
     await start_keeper(rt.broker, rt.engine)  # the dead-letter keeper runs with the ops pages
