@@ -56,21 +56,8 @@ def parse_report(raw: bytes, *, envelope: Envelope | None = None, report_id: str
 
 
 def _parse(raw: bytes, envelope: Envelope | None, report_id: str) -> AbuseReport:
-    if isinstance(raw, str):
-        raw = raw.encode("utf-8", "surrogateescape")
-    raw = bytes(raw)
-    warnings: list[str] = []
-    if len(raw) > MAX_RAW:
-        warnings.append(f"input of {len(raw)} bytes cut at {MAX_RAW}")
-        raw = raw[:MAX_RAW]
-    head = raw[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
-    draft: Draft | None = None
-    if head.startswith(b"{"):
-        obj = xarfjson.load(raw)
-        if obj is not None:
-            draft = xarfjson.build(obj)
-    elif _CSV_HEADER_RE.match(head.split(b"\n", 1)[0].rstrip(b"\r")) and shadowserver_columns(head):
-        draft = shadowserver.parse_bare(raw)
+    raw, warnings = _bounded(raw)
+    draft = _bare_file(raw)
     if draft is not None:
         draft.warnings[:0] = warnings
         _ensure_incidents(draft, "")
@@ -78,12 +65,7 @@ def _parse(raw: bytes, envelope: Envelope | None, report_id: str) -> AbuseReport
     budget = mime.Budget()
     msg = mime.parse_message(raw, budget=budget)
     meta = MailMeta.read(msg)
-    for family in FAMILIES:
-        draft = family(msg, meta)
-        if draft is not None:
-            break
-    else:
-        draft = freetext.parse(msg, meta)
+    draft = _family_draft(msg, meta)
     if budget.truncated:
         warnings.append(f"MIME tree cut at {mime.MAX_PARTS} parts / depth {mime.MAX_DEPTH}")
     if not meta.has_headers:
@@ -92,13 +74,50 @@ def _parse(raw: bytes, envelope: Envelope | None, report_id: str) -> AbuseReport
     _ensure_incidents(draft, meta.first_text)
     language = vocabulary.guess_language(meta.subject + "\n" + meta.first_text[:3000])
     report = to_report(draft, meta, language, envelope, report_id)
+    _read_notice(report, meta)
+    return report
+
+
+def _bounded(raw: bytes) -> tuple[bytes, list[str]]:
+    """The input as bytes cut at MAX_RAW, with the warning saying so."""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogateescape")
+    raw = bytes(raw)
+    warnings: list[str] = []
+    if len(raw) > MAX_RAW:
+        warnings.append(f"input of {len(raw)} bytes cut at {MAX_RAW}")
+        raw = raw[:MAX_RAW]
+    return raw, warnings
+
+
+def _bare_file(raw: bytes) -> Draft | None:
+    """A report that is not a mail: an X-ARF JSON document or a bare CSV file naming an IP column."""
+    head = raw[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(b"{"):
+        obj = xarfjson.load(raw)
+        return xarfjson.build(obj) if obj is not None else None
+    if _CSV_HEADER_RE.match(head.split(b"\n", 1)[0].rstrip(b"\r")) and shadowserver_columns(head):
+        return shadowserver.parse_bare(raw)
+    return None
+
+
+def _family_draft(msg: mime.Part, meta: MailMeta) -> Draft:
+    """The draft of the first format family that recognises the mail, else the free-text reading."""
+    for family in FAMILIES:
+        draft = family(msg, meta)
+        if draft is not None:
+            return draft
+    return freetext.parse(msg, meta)
+
+
+def _read_notice(report: AbuseReport, meta: MailMeta) -> None:
+    """The notice's elements (DSA Art. 16), and the urgent signs read again in the notifier's own words."""
     text = meta.subject + "\n" + meta.first_text
     report.notice = notice.elements(report, text)
     if notice.urgent(report.notice):  # read again in the notifier's own words (no quoted or forwarded text)
         own, _ = freetext.split_own_text(meta.first_text)
         report.notice = notice.elements(report, text, meta.subject + "\n" + own)
         _urgent(report)
-    return report
 
 
 def _ensure_incidents(draft: Draft, text: str) -> None:

@@ -8,6 +8,7 @@ mailbox), each with the text lines that name it as evidence (at most ``MAX_LINES
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from ingest import indicators
@@ -52,6 +53,28 @@ def per_indicator(draft: Draft, text: str) -> None:
     """One incident per offending indicator of a person's complaint, with the lines naming it."""
     lines = text.split("\n", MAX_SCAN_LINES)[:MAX_SCAN_LINES]
     label = draft.source_label
+    covered_ips, covered_domains = _url_incidents(draft, lines)
+    for ip in draft.source_ips:
+        if ip in covered_ips:
+            continue
+        own = _matching(lines, ip)
+        port = next(iter(draft.source_ports)) if len(draft.source_ports) == 1 else None
+        draft.add_incident(ip=ip, port=port, observed_at=_time(draft, own), tag=label, evidence=own)
+    mail_domains = _mail_domains(draft.emails)
+    for domain in draft.domains:
+        key = domain.lower()
+        if key in covered_domains or key in mail_domains:
+            continue
+        own = _matching(lines, domain)
+        draft.add_incident(domain=domain, observed_at=_time(draft, own), tag=label, evidence=own)
+    for address in draft.emails:
+        own = _matching(lines, address)
+        mailbox_domain = indicators.email_domain(address)
+        draft.add_incident(email=address, domain=mailbox_domain, observed_at=_time(draft, own), tag=label, evidence=own)
+
+
+def _url_incidents(draft: Draft, lines: list[str]) -> tuple[set[str], set[str]]:
+    """One incident per URL; the IPs and (lower-case) hosts the URLs cover."""
     covered_ips: set[str] = set()
     covered_domains: set[str] = set()
     for url in draft.urls:
@@ -62,28 +85,13 @@ def per_indicator(draft: Draft, text: str) -> None:
         if host:
             covered_domains.add(host.lower())
         own = _matching(lines, url)
-        draft.add_incident(ip=ip, observed_at=_time(draft, own), tag=label, url=url, evidence=own)
-    for ip in draft.source_ips:
-        if ip in covered_ips:
-            continue
-        own = _matching(lines, ip)
-        port = next(iter(draft.source_ports)) if len(draft.source_ports) == 1 else None
-        draft.add_incident(ip=ip, port=port, observed_at=_time(draft, own), tag=label, evidence=own)
-    mail_domains: dict[str, str] = {}
-    for address in draft.emails:
-        domain = indicators.email_domain(address)
-        if domain:
-            mail_domains.setdefault(domain.lower(), address)
-    for domain in draft.domains:
-        key = domain.lower()
-        if key in covered_domains or key in mail_domains:
-            continue
-        own = _matching(lines, domain)
-        draft.add_incident(domain=domain, observed_at=_time(draft, own), tag=label, evidence=own)
-    for address in draft.emails:
-        own = _matching(lines, address)
-        domain = indicators.email_domain(address)
-        draft.add_incident(email=address, domain=domain, observed_at=_time(draft, own), tag=label, evidence=own)
+        draft.add_incident(ip=ip, observed_at=_time(draft, own), tag=draft.source_label, url=url, evidence=own)
+    return covered_ips, covered_domains
+
+
+def _mail_domains(emails: Iterable[str]) -> set[str]:
+    """The (lower-case) domains of the mail addresses: covered by the addresses' own incidents."""
+    return {domain.lower() for address in emails if (domain := indicators.email_domain(address))}
 
 
 def _matching(lines: list[str], needle: str) -> str:
