@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import structlog
@@ -11,18 +13,37 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.errors import ContractError
 from core.messages import Message, Publish, ReportParsed, utcnow
+from core.report import AbuseReport
 from core.settings import Settings
 from policy import outbox
 from policy.events import action_event
-from policy.intake import report_arrived
+from policy.incidents import incidents_of
+from policy.intake import report_arrived, reports_arrived
 from policy.resolve import Resolver, SystemResolver
 from policy.unit import Unit
 
 log = structlog.get_logger("policy.consumer")
 
+PARALLEL = 8  # PostgreSQL: reports decided at once per process (each holds a pooled connection)
+
+
+@dataclass
+class _Waiting:
+    """A small report waiting for its turn in a batch, and the cases it was decided into once committed."""
+
+    report: AbuseReport
+    decided: asyncio.Future[list[str]] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
 
 class PolicyWorker:
-    """Decides reports one at a time per process (cases of one customer must not race) and drains the outbox."""
+    """Decides reports and drains the outbox; two reports about one customer never decide at once.
+
+    PostgreSQL: several reports at once (the transaction locks the customers it decides, in one order, as
+    replicas do). SQLite (one writer): the process's writes take turns on one lock; small reports that wait
+    for it are decided together in one transaction, in order of arrival, each acked only after that commit (a
+    batch that fails is decided again one by one, so one bad report fails alone); a bulk report takes the lock
+    per batch of customers, so ordinary reports are decided between its batches.
+    """
 
     def __init__(
         self,
@@ -38,30 +59,93 @@ class PolicyWorker:
         self.clock = clock
         trust = settings.trust
         self.resolver = resolver or SystemResolver(trust.hosts, trust.dns_timeout, enabled=trust.resolve_urls)
-        self._lock = asyncio.Lock()
+        self.parallel = engine.dialect.name == "postgresql"
+        self._writer = asyncio.Lock()  # SQLite: one write transaction of this worker at a time
+        self._running = asyncio.Semaphore(PARALLEL)  # PostgreSQL: bounded by the connection pool
+        self._waiting: list[_Waiting] = []
         self._drain_lock = asyncio.Lock()
+        self._next_drain: asyncio.Future[int] | None = None
 
     async def on_report(self, message: Message) -> None:
-        """report.parsed.v1 → case + decision + commands (one transaction) → publish."""
+        """report.parsed.v1 → case + decision + commands (committed) → publish."""
         if not isinstance(message, ReportParsed):
             raise ContractError(f"policy.reports got {message.type}")
-        async with self._lock:
-            decided = await report_arrived(
-                self.engine, message.report, self.settings, self.clock(), resolver=self.resolver
-            )
-            log.info("policy.decided", case_ids=decided[:20], cases=len(decided))
+        report = message.report
+        if self.parallel:
+            async with self._running:
+                decided = await self._one(report)
+        elif len(incidents_of(report)) > self.settings.policy.group_batch:  # a bulk report: its own batches
+            decided = await self._one(report, self._turn)
+        else:
+            decided = await self._batched(report)
+        log.info("policy.decided", case_ids=decided[:20], cases=len(decided))
         await self.drain()
+
+    async def _one(
+        self, report: AbuseReport, turn: Callable[[], AbstractAsyncContextManager[object]] = nullcontext
+    ) -> list[str]:
+        return await report_arrived(self.engine, report, self.settings, self.clock(), resolver=self.resolver, turn=turn)
+
+    def _turn(self) -> AbstractAsyncContextManager[object]:
+        return self._writer
+
+    async def _batched(self, report: AbuseReport) -> list[str]:
+        """Wait for the writer; whoever holds it decides what waits (up to `group_batch`, oldest first)."""
+        mine = _Waiting(report)
+        self._waiting.append(mine)
+        try:
+            while not mine.decided.done():
+                async with self._writer:
+                    if not mine.decided.done():
+                        await self._decide_waiting()
+        except BaseException:
+            if mine in self._waiting:  # cancelled (handler timeout) before anybody took it: nobody else will
+                self._waiting.remove(mine)
+            raise
+        return mine.decided.result()
+
+    async def _decide_waiting(self) -> None:
+        """Decide the oldest waiting reports in one transaction; on failure, each again in its own."""
+        size = self.settings.policy.group_batch
+        taken, self._waiting[:size] = self._waiting[:size], []
+        for n, group in enumerate([taken] if len(taken) == 1 else [taken, *([w] for w in taken)]):
+            try:
+                results = await reports_arrived(
+                    self.engine, [w.report for w in group], self.settings, self.clock(), resolver=self.resolver
+                )
+            except asyncio.CancelledError:
+                self._waiting[:0] = [w for w in taken if not w.decided.done()]  # back in line, in order
+                raise
+            except Exception as exc:
+                if len(group) == 1:  # alone: it fails its own message only
+                    group[0].decided.set_exception(exc)
+                else:
+                    log.warning("policy.batch_failed", reports=len(group), error=repr(exc))
+                continue
+            for w, decided in zip(group, results, strict=True):
+                w.decided.set_result(decided)
+            if n == 0:
+                return
 
     async def on_event(self, message: Message) -> None:
         """Action events → the case (suspended once the platform confirmed; flagged and ops alerted when it failed)."""
-        async with self.engine.begin() as conn:
+        async with self._writer if not self.parallel else nullcontext(), self.engine.begin() as conn:
             waiting = await action_event(Unit(conn, self.settings, self.clock()), message)
         if waiting:
             await self.drain()
 
     async def drain(self) -> int:
-        """Publish whatever the outbox holds (after each commit, at start, and periodically)."""
+        """Publish whatever the outbox holds (after each commit, at start, and periodically).
+
+        Callers that come while a drain runs share the next one (it starts after their commits): one drain
+        serves a whole batch of decisions."""
+        if self._next_drain is None or self._next_drain.done():
+            self._next_drain = asyncio.ensure_future(self._drain_next())
+        return await asyncio.shield(self._next_drain)
+
+    async def _drain_next(self) -> int:
         async with self._drain_lock:  # one drain at a time per process: no message published twice from here
+            self._next_drain = None  # whoever comes from now on needs a drain that starts after this one
             return await outbox.drain(self.engine, self.publish)
 
     async def drain_forever(self, interval: float = 5.0) -> None:

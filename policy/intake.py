@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
@@ -92,16 +93,23 @@ def batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
 
 
 async def report_arrived(
-    engine: AsyncEngine, report: AbuseReport, settings: Settings, now: datetime, *, resolver: Resolver | None = None
+    engine: AsyncEngine,
+    report: AbuseReport,
+    settings: Settings,
+    now: datetime,
+    *,
+    resolver: Resolver | None = None,
+    turn: Callable[[], AbstractAsyncContextManager[object]] = nullcontext,
 ) -> list[str]:
     """Decide one report: a reply joins its case; otherwise one decision per (customer, category) it names.
 
     A report about a few customers is one transaction. A bulk report is decided in batches of customers, each
     its own transaction; a redelivered report skips the customers already decided, so a crash in the middle of
-    a bulk report neither loses nor repeats a decision or a mail.
+    a bulk report neither loses nor repeats a decision or a mail. `turn` is entered around each transaction
+    (e.g. a process's SQLite writer lock, so that other reports are decided between a bulk report's batches).
     """
     batch = settings.policy.group_batch
-    async with engine.begin() as conn:
+    async with turn(), engine.begin() as conn:
         unit = Unit(conn, settings, now)
         threaded = await attach_reply(unit, report)
         if threaded is not None:
@@ -115,11 +123,45 @@ async def report_arrived(
             return decided
     decided = list(done.values())
     for chunk in batches(todo, batch):
-        async with engine.begin() as conn:
+        async with turn(), engine.begin() as conn:
             decided += await _decide(Unit(conn, settings, now), report, parts, chunk, resolver)
-    async with engine.begin() as conn:
+    async with turn(), engine.begin() as conn:
         await _summarize(conn, report, parts, decided, now)
     return decided
+
+
+async def reports_arrived(
+    engine: AsyncEngine,
+    reports: Sequence[AbuseReport],
+    settings: Settings,
+    now: datetime,
+    *,
+    resolver: Resolver | None = None,
+) -> list[list[str]]:
+    """Decide several small reports in one transaction, in order (the cases each decided, per report).
+
+    For reports about a few customers each (a bulk report would make the transaction long: give it to
+    `report_arrived`). Each is decided as `report_arrived` would, one after the other in the same transaction, so
+    a later report about the customer of an earlier one sees the earlier one's case; a redelivered report
+    decides nothing again. One commit for all: when it fails, none of them is decided (retry them one by one).
+    """
+    out: list[list[str]] = []
+    async with engine.begin() as conn:
+        if conn.dialect.name == "sqlite":  # the writer's lock first: no other commit can make our reads stale
+            await conn.exec_driver_sql("BEGIN IMMEDIATE")
+        unit = Unit(conn, settings, now)
+        for report in reports:
+            threaded = await attach_reply(unit, report)
+            if threaded is not None:
+                out.append([threaded])
+                continue
+            parts = await split(conn, report, now)
+            done = await store.attached_cases(conn, report.report_id)
+            todo = [g for g in parts.groups if (g.customer_id, g.category) not in done]
+            decided = [*done.values(), *await _decide(unit, report, parts, todo, resolver)]
+            await _summarize(conn, report, parts, decided, now)
+            out.append(decided)
+    return out
 
 
 async def _decide(

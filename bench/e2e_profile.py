@@ -1,0 +1,82 @@
+"""bench/e2e.py --profile: decide simple complaints in-process under cProfile, counting SQL statements per report."""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import pstats
+import shutil
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+
+
+def profile(reports: int, customers: int, batch: int) -> None:
+    """Parse `reports` complaints, then decide them on a fresh SQLite file: one by one (`batch` 0) with
+    `report_arrived`, or `batch` per transaction with `reports_arrived`."""
+    from abuse_desk.ops import database
+    from bench.e2e import REPORTER, complaint, inventory
+    from core.report import AbuseReport
+    from core.settings import load_settings
+    from ingest.authenticate import authenticate, pinned_lookup
+    from ingest.parse import parse_report
+    from policy import intake
+    from policy.inventory_import import import_inventory
+    from tests.dkimkey import toml_trust
+
+    scratch = Path(tempfile.mkdtemp(prefix="e2e-profile-"))
+    try:
+        (scratch / "abuse-desk.toml").write_text(toml_trust({REPORTER: "cert"}))
+        settings = load_settings(
+            scratch / "abuse-desk.toml",
+            {
+                "ABUSE_DESK_DATABASE_URL": f"sqlite:///{scratch}/abuse-desk.db",
+                "ABUSE_DESK_LINK_SECRET": uuid.uuid4().hex * 2,
+            },
+        )
+        lookup = pinned_lookup(settings.trust.dns_txt, None, 3.0)
+        started = time.perf_counter()
+        parsed: list[AbuseReport] = []
+        for k in range(reports):
+            raw = complaint(k, customers, "x")
+            report = parse_report(raw, report_id=f"profile-{k}")
+            report.auth = authenticate(raw, lookup)
+            parsed.append(AbuseReport.model_validate_json(report.model_dump_json()))
+        print(f"parse + authenticate + JSON round trip: {reports / (time.perf_counter() - started):.0f} reports/s")
+
+        async def decide() -> None:
+            async with database(settings) as engine:
+                async with engine.begin() as conn:
+                    await import_inventory(conn, inventory(customers, False))
+                statements = [0]
+
+                def count(*_: Any) -> None:
+                    statements[0] += 1
+
+                event.listen(engine.sync_engine, "before_cursor_execute", count)
+                now = datetime.now(UTC)
+                profiler = cProfile.Profile()
+                started = time.perf_counter()
+                profiler.enable()
+                if batch:
+                    for start in range(0, reports, batch):
+                        await intake.reports_arrived(engine, parsed[start : start + batch], settings, now)
+                else:
+                    for report in parsed:
+                        await intake.report_arrived(engine, report, settings, now)
+                profiler.disable()
+                elapsed = time.perf_counter() - started
+                how = f"{batch} per transaction" if batch else "one by one"
+                print(f"decided {reports} reports {how}: {reports / elapsed:.0f} reports/s,"
+                      f" {statements[0] / reports:.1f} SQL statements per report")  # fmt: skip
+                stats = pstats.Stats(profiler).sort_stats("tottime")
+                stats.print_stats(20)
+
+        asyncio.run(decide())
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -1,0 +1,113 @@
+"""The policy worker under concurrent deliveries (as the broker's prefetch hands them over), on SQLite and PostgreSQL:
+one case per customer however the reports interleave, a redelivery decides nothing again, a bad report in a batch
+fails alone, and ordinary reports are decided between the batches of a bulk report."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+import policy.intake
+from core.messages import Message, ReportParsed
+from core.report import AbuseReport
+from core.settings import Settings
+from policy.consumer import PolicyWorker
+from policy.deciding import decide_part
+from policy.resolve import StaticResolver
+from policy.tables import case_history, case_reports, cases, report_summaries
+from tests.integration.test_case_service import NOW, complaint, engine, feed, strong  # noqa: F401 (fixture)
+
+
+async def nowhere(message: Message) -> None:
+    return None
+
+
+def worker(eng: AsyncEngine, settings: Settings) -> PolicyWorker:
+    return PolicyWorker(eng, strong(settings), nowhere, clock=lambda: NOW, resolver=StaticResolver({}))
+
+
+async def deliver(w: PolicyWorker, reports: list[AbuseReport]) -> list[BaseException | None]:
+    """Every report handed to the worker at once; what each handler raised (None: it returned, i.e. acked)."""
+    results = await asyncio.gather(
+        *(w.on_report(ReportParsed(report_id=r.report_id, report=r)) for r in reports), return_exceptions=True
+    )
+    return [r if isinstance(r, BaseException) else None for r in results]
+
+
+async def count(eng: AsyncEngine, query: Any) -> int:
+    async with eng.connect() as conn:
+        return int(await conn.scalar(query) or 0)
+
+
+async def test_reports_about_one_customer_delivered_at_once_join_one_case(
+    engine: AsyncEngine,  # noqa: F811
+    settings: Settings,
+) -> None:
+    w = worker(engine, settings)
+    reports = [complaint(f"r{n}", "203.0.113.10" if n % 2 else "192.0.2.33") for n in range(12)]
+    assert await deliver(w, reports) == [None] * 12
+    assert await deliver(w, reports[:5]) == [None] * 5  # redelivered (the acks were lost): nothing new
+    async with engine.connect() as conn:
+        per_customer = (await conn.execute(select(cases.c.customer_id, cases.c.report_count))).all()
+    assert sorted(per_customer) == [("C1", 6), ("C3", 6)]
+    assert await count(engine, select(func.count()).select_from(case_reports)) == 12
+    assert await count(engine, select(func.count()).select_from(report_summaries)) == 12
+    decisions = select(func.count()).select_from(case_history).where(case_history.c.kind == "decision")
+    assert await count(engine, decisions) == 12
+
+
+async def test_a_report_that_fails_in_a_batch_fails_alone(
+    engine: AsyncEngine,  # noqa: F811
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = decide_part
+
+    async def poison(unit: Any, report: AbuseReport, *args: Any, **kwargs: Any) -> str:
+        if report.report_id.startswith("bad"):
+            raise RuntimeError("poison")
+        return await real(unit, report, *args, **kwargs)
+
+    monkeypatch.setattr(policy.intake, "decide_part", poison)
+    w = worker(engine, settings)
+    reports = [complaint("ok1", "203.0.113.10"), complaint("bad", "198.51.100.70"), complaint("ok2", "192.0.2.33")]
+    outcome = await deliver(w, reports)
+    assert outcome[0] is None and outcome[2] is None
+    assert isinstance(outcome[1], RuntimeError)  # its message goes to the retry queue; the others are acked
+    async with engine.connect() as conn:
+        decided = set((await conn.execute(select(case_reports.c.report_id))).scalars())
+    assert decided == {"ok1", "ok2"}
+
+
+async def test_ordinary_reports_are_decided_between_the_batches_of_a_bulk_report(
+    engine: AsyncEngine,  # noqa: F811
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    s = settings.model_copy(update={"policy": settings.policy.model_copy(update={"group_batch": 1})})
+    w = worker(engine, s)
+    order: list[str] = []
+    started = asyncio.Event()
+    real = decide_part
+
+    async def noting(unit: Any, report: AbuseReport, *args: Any, **kwargs: Any) -> str:
+        order.append(report.report_id)
+        started.set()
+        return await real(unit, report, *args, **kwargs)
+
+    monkeypatch.setattr(policy.intake, "decide_part", noting)
+    bulk = feed("bulk", [("203.0.113.10", 6379), ("198.51.100.70", 6379), ("192.0.2.33", 6379)])
+    task = asyncio.ensure_future(deliver(w, [bulk]))
+    await started.wait()  # the bulk report's first batch is being decided
+    assert await deliver(w, [complaint("small", "203.0.113.10")]) == [None]
+    assert await task == [None]
+    if engine.dialect.name == "sqlite":  # one writer: the small report took its turn between two batches
+        assert order.index("small") < len(order) - 1, order
+    query = select(cases.c.customer_id, cases.c.category, func.count()).group_by(cases.c.customer_id, cases.c.category)
+    async with engine.connect() as conn:
+        found = sorted((await conn.execute(query)).all())
+    assert found == [("C1", "malware", 1), ("C1", "phishing", 1), ("C2", "malware", 1), ("C3", "malware", 1)]
