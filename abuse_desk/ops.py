@@ -172,20 +172,6 @@ async def dead_discard(settings: Settings, queue: str | None, *, ids: list[int] 
         return await deadletters.discard(engine, actor=actor, queue=queue, ids=ids)
 
 
-async def dead_outcome(settings: Settings, ids: list[int]) -> dict[str, Any]:
-    async with database(settings) as engine, engine.connect() as conn:
-        return await deadletters.outcome(conn, ids)
-
-
-async def keep_dead_letters(settings: Settings) -> None:
-    """Run the dead-letter keeper alone until cancelled (tests; normally it runs with the web component)."""
-    import asyncio
-
-    async with database(settings) as engine, broker(settings) as b:
-        await deadletters.start_keeper(b, engine)
-        await asyncio.Event().wait()
-
-
 async def operator_add(settings: Settings, name: str, role: str, secret: str, kind: str) -> None:
     from abuse_desk import operators
 

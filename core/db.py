@@ -58,11 +58,6 @@ def async_url(url: str) -> str:
     raise ConfigError(f"unsupported database {backend!r}: use sqlite:/// or postgresql://")
 
 
-def is_sqlite(engine: AsyncEngine) -> bool:
-    """True for the embedded SQLite default (no SKIP LOCKED: one poller at a time)."""
-    return engine.dialect.name == "sqlite"
-
-
 def create_engine(url: str) -> AsyncEngine:
     """An async engine; SQLite gets its folder created, WAL mode and a busy timeout for concurrent writers."""
     full = async_url(url)

@@ -10,12 +10,11 @@ from typing import Any, Final
 ERROR_HEADER: Final = "x-abuse-desk-error"  # the handler's error text (cut to ERROR_LIMIT)
 ATTEMPTS_HEADER: Final = "x-abuse-desk-attempts"  # handler runs so far, this one included
 QUEUE_HEADER: Final = "x-abuse-desk-queue"  # the work queue (unprefixed) the message failed in
-REASON_HEADER: Final = "x-abuse-desk-reason"  # why it is dead: one of REASONS
+REASON_HEADER: Final = "x-abuse-desk-reason"  # why it is dead: REJECTED or RETRIES_EXHAUSTED
 FAILED_AT_HEADER: Final = "x-abuse-desk-failed-at"  # ISO 8601 UTC of the last failure
 
 REJECTED: Final = "rejected"  # not one of our contracts (or the handler said ContractError): dead at once
 RETRIES_EXHAUSTED: Final = "retries-exhausted"  # the handler failed or timed out on every attempt
-REASONS: Final = (REJECTED, RETRIES_EXHAUSTED)
 ERROR_LIMIT: Final = 2000
 
 # Set by RabbitMQ when it dead-letters or redelivers; not carried over when we republish a message ourselves.

@@ -20,7 +20,6 @@ _QUAD_RE = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$")
 _CIDR_TAIL_RE = re.compile(r"/\d{1,3}(?!\d)")
 _URL_RE = re.compile(r"""\b(?:https?|ftp)://[^\s<>"'`{}|\\^\[\]]{1,2048}""", re.I)
 _EMAIL_RE = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}\b")
-_DOMAIN_RE = re.compile(r"(?<![\w@.-])(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}(?![\w-])")
 _URL_SPLIT_RE = re.compile(r"[/?#]")
 _HOST_RE = re.compile(r"^(?:[a-z0-9_-]{1,63}\.){1,10}[a-z]{2,24}$")
 _REFANG = [
@@ -166,20 +165,6 @@ def clean_domain(value: str) -> str | None:
     if not host or len(host) > 253 or normalize_ip(host):
         return None
     return host if _HOST_RE.match(host.lower()) else None
-
-
-def find_domains(text: str) -> list[str]:
-    """Domain-like tokens (use on labelled values, not on prose: file names look alike)."""
-    out = []
-    for match in _DOMAIN_RE.finditer(text[:MAX_SCAN]):
-        host = clean_domain(match.group(0))
-        if host:
-            out.append(host)
-    return _unique(out)[:MAX_ITEMS]
-
-
-def find_emails(text: str) -> list[str]:
-    return _unique(m.group(0) for m in _EMAIL_RE.finditer(text[:MAX_SCAN]))[:MAX_ITEMS]
 
 
 def email_domain(address: str | None) -> str | None:

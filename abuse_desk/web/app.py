@@ -43,7 +43,6 @@ def _when(value: Any) -> str:
 
 templates.filters["when"] = _when
 templates.globals["countdown"] = countdown
-Page = Callable[..., HTMLResponse]
 Guarded = Callable[[Request, Signed], Awaitable[Response]]
 
 

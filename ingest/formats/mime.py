@@ -130,9 +130,6 @@ class Part:
             text = html_to_text(text)
         return text
 
-    def header_block(self) -> str:
-        return "\n".join(f"{k}: {v}" for k, v in self.headers)
-
 
 def parse_content_type(value: str) -> tuple[str, dict[str, str]]:
     """Split 'type/sub; a=b; c="d"' into ('type/sub', {'a': 'b', 'c': 'd'})."""
