@@ -102,7 +102,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_port(port: int, timeout: float = 60.0) -> None:
+def wait_port(port: int, timeout: float = 60.0, log: Path | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -112,7 +112,8 @@ def wait_port(port: int, timeout: float = 60.0) -> None:
         except OSError:
             pass
         time.sleep(0.2)
-    raise SystemExit(f"nothing answered SMTP on 127.0.0.1:{port} within {timeout}s")
+    tail = log.read_text(errors="replace")[-3000:] if log is not None and log.exists() else ""
+    raise SystemExit(f"nothing answered SMTP on 127.0.0.1:{port} within {timeout}s\n{tail}")
 
 
 def ensure_postfix() -> None:
@@ -139,7 +140,7 @@ def postfix_instance(scratch: Path, port: int) -> Iterator[None]:
     shutil.chown(conf / "data", user="postfix")
     subprocess.run(["postfix", "-c", str(conf), "start"], check=True, capture_output=True)
     try:
-        wait_port(port)
+        wait_port(port, log=conf / "maillog")
         yield
     finally:
         subprocess.run(["postfix", "-c", str(conf), "stop"], check=False, capture_output=True)
@@ -150,7 +151,7 @@ def process(cmd: list[str], port: int, log: Path, env: dict[str, str] | None = N
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=log.parent)
         try:
-            wait_port(port)
+            wait_port(port, log=log)
             yield
         finally:
             proc.terminate()
@@ -218,6 +219,7 @@ def main() -> None:
     ap.add_argument("--sessions", type=int, default=20)
     ap.add_argument("--size", type=int, default=5000)
     ap.add_argument("--processes", type=int, default=2, help="also measure N `serve smtp` sharing the port (0: no)")
+    ap.add_argument("--settle", type=float, default=3.0, help="seconds of rest after each abuse-desk run's purge")
     args = ap.parse_args()
     ensure_postfix()
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
@@ -241,13 +243,15 @@ def main() -> None:
             for n in range(args.processes if args.processes > 1 else 0):
                 env = desk_env(scratch, prefix, ports[multi], n, shared)
                 stack.enter_context(process(desk, ports[multi], scratch / f"abuse-desk-{n}.log", env))
+            names = list(ports)
             for r in range(1, args.rounds + 1):
-                for name, port in ports.items():
-                    rates[name].append(smtp_source(port, args.messages, args.sessions, args.size))
+                for name in names[r - 1 :] + names[: r - 1]:  # each round starts with the next one: fairer order
+                    rates[name].append(smtp_source(ports[name], args.messages, args.sessions, args.size))
                     if name.startswith("abuse-desk"):
                         queued = asyncio.run(_queue_depth(prefix, purge=True))
                         if queued != args.messages:
                             raise SystemExit(f"{name} answered 250 to {args.messages} but {queued} are queued")
+                        time.sleep(args.settle)  # the broker's own work after a purge is not the next one's cost
                 line = "  ".join(f"{name} {rates[name][-1]:.0f}/s" for name in ports)
                 print(f"round {r}: {line}  (every 250 confirmed and counted in the queue)", flush=True)
         finally:
