@@ -13,8 +13,10 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from abuse_desk.tables import dead_letters
+from actions.suspend import given_up_event
 from core.broker import Broker
-from core.messages import utcnow
+from core.errors import ContractError
+from core.messages import ActionFailed, decode_message, utcnow
 from core.redelivery import DeadLetter
 
 log = structlog.get_logger("abuse_desk.deadletters")
@@ -126,10 +128,26 @@ async def keep(engine: AsyncEngine, letter: DeadLetter, now: datetime | None = N
     return new_id
 
 
+def given_up(letter: DeadLetter) -> ActionFailed | None:
+    """The action.failed.v1 a command's case must hear when the broker gave the command up (suspend, lift)."""
+    try:
+        message = decode_message(letter.body)
+    except ContractError:
+        return None
+    error = describe(letter)["error"] or letter.reason or "given up"
+    return given_up_event(message, error)
+
+
 async def start_keeper(broker: Broker, engine: AsyncEngine) -> None:
-    """Consume every dead-letter queue into the `dead_letters` table (started with the web component)."""
+    """Consume every dead-letter queue into the `dead_letters` table (started with the web component).
+
+    A suspend or lift command given up after its retries also tells its case (action.failed.v1): published
+    before the letter is stored, so a crash in between repeats the event — the policy alerts once per case."""
 
     async def handler(letter: DeadLetter) -> None:
+        event = given_up(letter)
+        if event is not None and event.case_id:
+            await broker.publish(event)
         await keep(engine, letter)
 
     await broker.consume_dead(handler)

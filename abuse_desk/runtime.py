@@ -40,6 +40,7 @@ class Runtime:
     smtp_address: tuple[str, int] | None = None
     policy_address: tuple[str, int] | None = None
     components: list[str] = field(default_factory=list)
+    expected: tuple[str, ...] = ()  # what `serve` was asked to start: not ready until every one is up
     web_port: int | None = None
     metrics_port: int | None = None
 
@@ -58,6 +59,7 @@ class Runtime:
         """Readiness: the broker is connected and no background loop has died."""
         dead = [t.get_name() for t in self.tasks if t.done()]
         problems = ([] if self.broker.connected else ["broker connection lost"]) + [f"{n} stopped" for n in dead]
+        problems += [f"{n} starting" for n in self.expected if n not in self.components]
         return {"ok": not problems, "components": self.components, "problems": problems}
 
 
@@ -120,6 +122,7 @@ async def close_runtime(rt: Runtime) -> None:
 async def serve(settings: Settings, names: tuple[str, ...], *, ready: Callable[[Runtime], None] | None = None) -> None:
     """Run components until SIGTERM/SIGINT."""
     rt = await open_runtime(settings)
+    rt.expected = tuple(names)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

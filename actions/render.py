@@ -150,6 +150,7 @@ def _defaults(context: dict[str, Any]) -> dict[str, Any]:
         "incidents_csv": None,
         "findings": [],
         "finding_texts": {},
+        "operator_text": None,
         "automation": "fully",
         "origin": "notice",
         # What the facts support (the policy fills these; the defaults claim nothing)

@@ -25,7 +25,6 @@ from policy.sla import add_working_hours
 from policy.tables import customer_answers, deadlines
 from policy.unit import Unit
 
-KINDS = ("fixed", "contest", "more-time", "help")
 CAUSES = ("stolen-password", "vulnerable-software", "malicious-user", "misconfiguration", "legitimate", "other")
 
 

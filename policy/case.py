@@ -158,13 +158,3 @@ class Case:
     def flagged(self, *flags: str) -> tuple[str, ...]:
         """The case's flags with these added (kept in order, no duplicates)."""
         return tuple(dict.fromkeys([*self.flags, *flags]))
-
-    @property
-    def is_open(self) -> bool:
-        """Still to be decided or enforced (received, monitoring, needs-review, warned)."""
-        return self.status in OPEN
-
-    @property
-    def restricting(self) -> bool:
-        """A suspension is (being) in force for this case."""
-        return self.status in RESTRICTING

@@ -225,6 +225,7 @@ def decision_commands(
     *,
     reasons: list[str],
     now: datetime | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Plan:
     """Messages to publish for a decision: a suspension with its statement of reasons, and the mails."""
     plan = Plan()
@@ -264,7 +265,9 @@ def decision_commands(
                 plan.statement = redact_json(plan.statement, identity_of(report), keep=keep)
             ctx["statement"] = plan.statement
     customer_mail = (
-        to_customer(case, report, customer, settings, decision.notify_customer, ctx_extra(ctx, reasons), now=now)
+        to_customer(
+            case, report, customer, settings, decision.notify_customer, ctx_extra(ctx, reasons) | (extra or {}), now=now
+        )
         if decision.notify_customer
         else None
     )

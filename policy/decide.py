@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from core.report import AbuseReport
 from core.settings import PolicyConfig
-from policy.case import CONFIRMED, Status
+from policy.case import Status
 from policy.model import Confirmation, Decision, Facts, Outcome, RuleHit
 from policy.verify import verify
 
@@ -246,8 +246,3 @@ def decide_deadline(
         hold = RuleHit("deadline-needs-confirmation", "the deadline passed but the facts were never confirmed")
         return Decision(Outcome.REVIEW, (hit, hold), confirmation=confirmation)
     return Decision(Outcome.SUSPEND, (hit,), notify_customer="customer-suspension", confirmation=Confirmation.STRONG)
-
-
-def is_confirmed(status: str) -> bool:
-    """A case whose facts were established (it counts for the second-complaint rule)."""
-    return status in CONFIRMED

@@ -220,7 +220,6 @@ async def gather(
         open_case_status=open_case.status if open_case else None,
         confirmed_cases_in_window=confirmed,
         feedback_loop_volume=fbl,
-        customers_matched=len(by_customer),
         evidence=tuple(evidence),
         corroborating_reporters=await _corroboration(conn, report, customer_id, config, now),
         **common,  # type: ignore[arg-type]

@@ -96,7 +96,6 @@ class Facts:
     confirmed_cases_in_window: int = 0
     feedback_loop_volume: int = 0  # feedback-loop reports for this customer in the window, this one included
     has_indicators: bool = True
-    customers_matched: int = 1
     reporter_kind: str = "person"  # as accepted: a feedback loop that cannot prove it is "unknown"
     # Verification facts.
     reporter_trusted_as: str | None = None  # name of the trusted-reporter entry the sender matches

@@ -79,6 +79,10 @@ async def apply(
     report = await store.first_report(conn, case_id)
     todo = Action(unit, case, customer, report, reason, customer_text, actor)
     case, plan, outcome = await HANDLERS[action](todo)
+    if case.needs_attention:  # a person decided: what waited for one has been seen
+        seen = case.change(now, needs_attention=False)
+        await unit.save(case, seen)
+        case = seen
     await unit.history(case_id, "ops", outcome, [{"name": f"ops-{action}", "reason": reason}], {"actor": actor})
     decided = CONTEST_DECISION.get(action)
     if decided and await _decide_contests(unit, case_id, decided):
@@ -142,8 +146,9 @@ async def _confirm(a: Action) -> tuple[Case, Plan, str]:
 
 def _plan(a: Action, case: Case, decision: Decision) -> Plan:
     reasons = [r.reason for r in decision.rules] + ([a.customer_text] if a.customer_text else [])
+    words = {"operator_text": a.customer_text}
     return decision_commands(
-        decision, case.as_dict(), a.report, a.customer, a.unit.settings, reasons=reasons, now=a.unit.now
+        decision, case.as_dict(), a.report, a.customer, a.unit.settings, reasons=reasons, now=a.unit.now, extra=words
     )
 
 

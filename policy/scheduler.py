@@ -72,6 +72,8 @@ async def remind(unit: Unit, case: Case, deadline_id: int) -> None:
     """Remind a warned customer of the deadline (nothing if the case moved on)."""
     if case.status is not Status.WARNED or not case.customer_id:
         return
+    if case.deadline_at is not None and case.deadline_at <= unit.now:
+        return  # too late to remind: the deadline itself is being decided
     customer = await inventory.customer_row(unit.conn, case.customer_id)
     report = await store.first_report(unit.conn, case.id)
     reminder = to_customer(case.as_dict(), report, customer, unit.settings, "customer-reminder", {}, now=unit.now)

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.messages import Message
@@ -39,7 +38,6 @@ class Unit:
     conn: AsyncConnection
     settings: Settings
     now: datetime
-    published: int = 0
 
     async def load(self, case_id: str) -> Case | None:
         """A case, or None."""
@@ -106,11 +104,3 @@ class Unit:
             if warned_at < due < deadline and (kind == "reminder-half" or late > half):
                 rows.append({"case_id": case_id, "kind": kind, "due_at": due, "state": "pending"})
         await self.conn.execute(deadlines.insert(), rows)
-
-    async def cancel_deadlines(self, case_id: str) -> None:
-        """A case that no longer waits for its warning's expiry (resolved, suspended, rejected)."""
-        await self.conn.execute(
-            update(deadlines)
-            .where(deadlines.c.case_id == case_id, deadlines.c.state == "pending")
-            .values(state="cancelled", fired_at=self.now)
-        )
