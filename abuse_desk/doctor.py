@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from abuse_desk.database import is_current
+from actions.tables import suspensions
 from core.broker import Broker
 from core.db import create_engine
 from core.errors import AbuseDeskError
@@ -20,6 +21,7 @@ from core.messages import utcnow
 from core.settings import Settings, weak_secret
 from policy.link_store import stored_link_secret
 from policy.sla import add_working_hours
+from policy.tables import cases
 
 
 @dataclass(frozen=True)
@@ -151,9 +153,32 @@ async def database(settings: Settings) -> list[Check]:
             secret = await link_secret(settings, engine)
         except Exception as exc:
             secret = [Check("link secret", "fail", f"cannot read the link secret from the database: {_plain(exc)}")]
-        return [Check("database", "ok", f"{_db_name(settings)} reachable and migrated"), *secret]
+        try:
+            actions = await unconfirmed_actions(engine)
+        except Exception as exc:
+            actions = [Check("actions", "fail", f"cannot read the suspensions: {_plain(exc)}")]
+        return [Check("database", "ok", f"{_db_name(settings)} reachable and migrated"), *secret, *actions]
     finally:
         await engine.dispose()
+
+
+async def unconfirmed_actions(engine: AsyncEngine) -> list[Check]:
+    """Suspensions the platform never confirmed after failing, and cases whose action failed: never "all good"."""
+    async with engine.connect() as conn:
+        failing = (
+            await conn.execute(
+                select(suspensions.c.case_id, suspensions.c.last_error).where(
+                    suspensions.c.state == "pending", suspensions.c.last_error.is_not(None)
+                )
+            )
+        ).all()
+        flagged = (await conn.execute(select(cases.c.id, cases.c.flags).where(cases.c.needs_attention))).all()
+    failed = sorted({r.id for r in flagged if "action-failed" in (r.flags or [])} | {r.case_id for r in failing})
+    if not failed:
+        return [Check("actions", "ok", "every suspension asked for was confirmed or is on its first try")]
+    errors = sorted({r.last_error for r in failing if r.last_error})[:3]
+    detail = f"{len(failed)} case(s) whose suspension or lift failed or was never confirmed: {', '.join(failed[:10])}"
+    return [Check("actions", "fail", detail + (f" (last error: {'; '.join(errors)})" if errors else ""))]
 
 
 async def mail_out(settings: Settings) -> list[Check]:

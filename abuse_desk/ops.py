@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from abuse_desk import deadletters
 from abuse_desk.database import upgrade
 from abuse_desk.home import home_dir, sqlite_file
+from actions.ledger import suspension_progress
 from core.broker import Broker
 from core.db import create_engine
 from core.errors import AbuseDeskError, TransientError
@@ -100,6 +101,8 @@ async def list_cases(
 async def show_case(settings: Settings, case_id: str) -> dict[str, Any]:
     async with database(settings, read_only=True) as engine, engine.connect() as conn:
         case = await queries.show_case(conn, case_id)
+        if case is not None:  # a suspension under way shows its attempts and last error until the platform confirms
+            case["suspensions"] = await suspension_progress(conn, case_id)
     if case is None:
         raise AbuseDeskError(f"no case {case_id}")
     return case

@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from abuse_desk.watch import countdown
 from abuse_desk.web.casework import available
-from actions.tables import mail_outbox, suspensions
+from actions.ledger import suspension_progress
+from actions.tables import mail_outbox
 from core.redact import redact_report
 from core.report import AbuseReport
 from policy import inventory, queries
@@ -53,14 +54,7 @@ async def case_page(conn: AsyncConnection, case_id: str, now: datetime) -> dict[
         evidence[report.report_id] = text[:EVIDENCE_LIMIT] + ("\n[…]" if len(text) > EVIDENCE_LIMIT else "")
     for r in case["reports"]:
         r["evidence"] = evidence.get(r["report_id"], "")
-    case["suspensions"] = [
-        dict(r)
-        for r in (
-            await conn.execute(
-                select(suspensions).where(suspensions.c.case_id == case_id).order_by(suspensions.c.suspended_at)
-            )
-        ).mappings()
-    ]
+    case["suspensions"] = await suspension_progress(conn, case_id)  # state, attempts, last error, also held by
     case["mails"] = [
         dict(r)
         for r in (
