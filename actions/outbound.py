@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from actions.internal_reports import limit_report
-from actions.tables import outbound_counts, outbound_reports
+from actions.outbound_store import CountStore, Limit, Verdict, count_store
+from actions.tables import outbound_reports
 from core.action_settings import OutboundConfig
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "OwnerLookup",
     "SenderOwner",
     "Verdict",
+    "count_store",
     "dialect_insert",
     "limit_for",
     "limit_report",
@@ -39,24 +41,6 @@ class SenderOwner:
 
 
 OwnerLookup = Callable[[str], Awaitable[SenderOwner | None]]
-
-
-@dataclass(frozen=True)
-class Limit:
-    """One counter a recipient is added to: its key in `outbound_counts`, its limit, how the 450 names it."""
-
-    key: str  # a mailbox or login address, "login:NAME" (a login without "@"), "customer:ID"
-    limit: int
-    who: str
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """Accepted (and counted in every counter), or the first counter that is full."""
-
-    accepted: bool
-    over: Limit | None = None
-    total: int = 0
 
 
 def _plan_or_customer(owner: SenderOwner | None, config: OutboundConfig) -> int | None:
@@ -123,21 +107,22 @@ class OutboundCounter:
     """Per-minute rows summed over the window; shared by replicas through the database, kept over restarts.
 
     Requests that arrive while a transaction runs are decided together in the next one (group commit): a
-    recipient is answered only after its count is committed. Each counter's `outbound_reports` row is locked
-    first (FOR UPDATE in key order on PostgreSQL; on SQLite the first statement is a write, which takes the
-    database's write lock), so replicas cannot both let the 61st recipient through. Only accepted recipients
-    are counted: a deferred one does not extend the penalty. On PostgreSQL the counting transactions commit
-    without waiting for the WAL flush (synchronous_commit off): replicas see the counts at once, a restart
-    of the service keeps them; only a crash of PostgreSQL itself can lose the last fraction of a second.
+    recipient is answered only after its count is committed. The counting itself is the store's
+    (`actions/outbound_store.py`): on SQLite one `BEGIN IMMEDIATE` transaction in a thread of its own; on
+    PostgreSQL one call of `outbound_admit()`, which locks the counters' `outbound_reports` rows in key order,
+    so replicas cannot both let the 61st recipient through. Only accepted recipients are counted: a deferred
+    one does not extend the penalty. `workers` transactions may run at once (PostgreSQL: each on its own
+    connection; rows locked in key order, so they never deadlock).
     """
 
-    def __init__(self, engine: AsyncEngine, config: OutboundConfig) -> None:
+    def __init__(self, engine: AsyncEngine, config: OutboundConfig, store: CountStore | None = None) -> None:
         self.engine = engine
         self.config = config
         self.window = timedelta(minutes=config.window_minutes)
+        self.store = store if store is not None else count_store(engine)
         self._queue: list[_Pending] = []
-        self._flusher: asyncio.Task[None] | None = None
-        self._known: set[str] = set()  # keys whose outbound_reports row exists (rows are never deleted)
+        self._flushers: set[asyncio.Task[None]] = set()
+        self._running = 0  # flushers that have not yet found the queue empty
         self._pruned: datetime | None = None
 
     async def admit(self, limits: Sequence[Limit], now: datetime) -> Verdict:
@@ -146,68 +131,44 @@ class OutboundCounter:
             return Verdict(True)
         future: asyncio.Future[Verdict] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(limits, now, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.ensure_future(self._flush())
+        if self._running < self.store.workers:
+            self._running += 1  # given back by the flusher itself when it finds the queue empty, not a callback
+            task = asyncio.ensure_future(self._flush())
+            self._flushers.add(task)
+            task.add_done_callback(self._flushers.discard)
         return await future
 
+    async def close(self) -> None:
+        """Let the transactions in flight finish, then close the store's own connections."""
+        if self._flushers:
+            await asyncio.gather(*self._flushers, return_exceptions=True)
+        await self.store.close()
+
     async def _flush(self) -> None:
-        while self._queue:
-            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-            try:
-                verdicts = await self._decide(batch)
-            except Exception as exc:
-                for p in batch:
-                    if not p.future.done():
-                        p.future.set_exception(exc)
-                continue
-            for p, verdict in zip(batch, verdicts, strict=True):
-                if not p.future.done():  # the client may have gone
-                    p.future.set_result(verdict)
+        try:
+            while self._queue:
+                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+                try:
+                    verdicts = await self._decide(batch)
+                except Exception as exc:
+                    for p in batch:
+                        if not p.future.done():
+                            p.future.set_exception(exc)
+                    continue
+                for p, verdict in zip(batch, verdicts, strict=True):
+                    if not p.future.done():  # the client may have gone
+                        p.future.set_result(verdict)
+        finally:  # in the same step as the empty-queue check: a request queued after it starts a new flusher
+            self._running -= 1
 
     async def _decide(self, batch: list[_Pending]) -> list[Verdict]:
         now = max(p.now for p in batch)
         bucket = now.replace(second=0, microsecond=0)
         since = bucket - self.window + timedelta(minutes=1)
-        keys = sorted({limit.key for p in batch for limit in p.limits})
-        async with self.engine.begin() as conn:
-            postgres = conn.dialect.name == "postgresql"
-            if postgres:  # visible to every replica at commit; only a PostgreSQL crash may lose the last ~0.6 s
-                await conn.execute(text("SET LOCAL synchronous_commit = off"))
-            new = [k for k in keys if k not in self._known] or ([] if postgres else keys[:1])
-            if new:  # SQLite: this write comes first, so the whole batch holds the write lock
-                stmt = dialect_insert(conn, outbound_reports).on_conflict_do_nothing()
-                await conn.execute(stmt, [{"sender": k} for k in new])
-            if postgres:
-                lock = select(outbound_reports.c.sender).where(outbound_reports.c.sender.in_(keys))
-                await conn.execute(lock.order_by(outbound_reports.c.sender).with_for_update())
-            sums = await conn.execute(
-                select(outbound_counts.c.sender, func.sum(outbound_counts.c.count))
-                .where(outbound_counts.c.sender.in_(keys), outbound_counts.c.bucket >= since)
-                .group_by(outbound_counts.c.sender)
-            )
-            totals = dict.fromkeys(keys, 0) | {str(s): int(n) for s, n in sums}
-            added: dict[str, int] = {}
-            verdicts: list[Verdict] = []
-            for p in batch:
-                over = next((limit for limit in p.limits if totals[limit.key] >= limit.limit), None)
-                if over is not None:
-                    verdicts.append(Verdict(False, over, totals[over.key]))
-                    continue
-                for key in {limit.key for limit in p.limits}:
-                    totals[key] += 1
-                    added[key] = added.get(key, 0) + 1
-                verdicts.append(Verdict(True, None, max(totals[limit.key] for limit in p.limits)))
-            if added:
-                ins = dialect_insert(conn, outbound_counts)
-                upsert = ins.on_conflict_do_update(
-                    index_elements=["sender", "bucket"], set_={"count": outbound_counts.c.count + ins.excluded.count}
-                )
-                await conn.execute(upsert, [{"sender": k, "bucket": bucket, "count": added[k]} for k in sorted(added)])
-            if self._pruned is None or now - self._pruned > timedelta(minutes=5):
-                await conn.execute(delete(outbound_counts).where(outbound_counts.c.bucket < since))
-                self._pruned = now
-        self._known.update(keys)
-        return verdicts
+        prune = self._pruned is None or now - self._pruned > timedelta(minutes=5)
+        if prune:
+            self._pruned = now
+        return await self.store.admit([p.limits for p in batch], bucket, since, prune)
 
     async def claim_report(self, sender: str, report_id: str, now: datetime) -> bool:
         """True for the first crossing in a window: only then is a report published."""

@@ -6,7 +6,7 @@ import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import structlog
 
@@ -51,8 +51,7 @@ class _Connection(asyncio.Protocol):
         self.idle: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's TCPTransport is no asyncio.Transport subclass
         self.service.connections.add(self)
         self._arm()
 
@@ -146,6 +145,7 @@ class PolicyService:
             for conn in list(self.connections):
                 conn.close()
             await self._server.wait_closed()
+        await self.counter.close()
 
     async def answer(self, attrs: dict[str, str]) -> str:
         """The action for one request; an internal failure answers DUNNO (or DEFER_IF_PERMIT when fail-closed)."""

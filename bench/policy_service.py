@@ -257,7 +257,9 @@ if __name__ == "__main__":
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parsed = parser.parse_args()
+    import uvloop  # the event loop every `abuse-desk serve` runs on; the client uses it too, for every server
+
     if parsed.serve:
-        asyncio.run(serve(parsed.serve, parsed.port, parsed.profile))
+        uvloop.run(serve(parsed.serve, parsed.port, parsed.profile))
     else:
-        asyncio.run(main(parsed))
+        uvloop.run(main(parsed))

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import uvloop
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from abuse_desk.database import upgrade
@@ -289,3 +290,24 @@ async def test_two_replicas_on_one_database_let_exactly_the_limit_through(engine
     assert answers.count("action=DUNNO\n\n") == 60, answers
     assert sum(a.startswith("action=450 4.7.1") for a in answers) == 40
     assert len(one.published) + len(two.published) == 1  # one report for the window, whichever replica saw it
+
+
+def test_serves_on_uvloop_as_the_command_runs_it(database_url: str) -> None:
+    """`abuse-desk serve` runs on uvloop, whose transports are no asyncio.Transport subclasses."""
+
+    async def scenario() -> list[str]:
+        eng = create_engine(database_url)
+        await upgrade(eng)
+        async with eng.begin() as conn:
+            await conn.execute(outbound_counts.delete())
+        try:
+            async with Policy(eng, OutboundConfig(recipients_per_hour=3), Clock()) as policy:
+                client = await PostfixClient.connect(policy.address)
+                answers = [await client.ask(**rcpt(i, sasl_username="uv@loop.example")) for i in range(4)]
+                await client.close()
+        finally:
+            await eng.dispose()
+        return answers
+
+    answers = uvloop.run(scenario())
+    assert answers[:3] == ["action=DUNNO\n\n"] * 3 and answers[3].startswith("action=450 4.7.1 uv@loop.example ")
