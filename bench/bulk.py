@@ -157,7 +157,7 @@ def owner_check(mails: list[Any], held: dict[str, ipaddress.IPv4Network]) -> tup
     for m in mails:
         to = str(m["To"])
         net = by_mail.get(to)
-        per[to] += 1
+        per[to if net is not None else f"{to}: {m['Subject']}"] += 1
         text = "\n".join(p.get_content() for p in m.walk() if p.get_content_maintype() == "text" or p.get_filename())
         found = {a for a in map(ipaddress.ip_address, filter(_valid, _IPV4.findall(text))) if not a.is_loopback}
         if net is not None and any(a not in net for a in found):
@@ -244,6 +244,8 @@ def run_once(database: str, args: argparse.Namespace) -> dict[str, Any]:
             "stray": sum(n for cid, n in per_customer.items() if cid not in named),
             "mails": mails,
             "customers_mailed_once": sum(1 for cid in named if per_mail[f"{cid.lower()}@customers.example"] == 1),
+            "customers_mailed_twice": sum(1 for cid in named if per_mail[f"{cid.lower()}@customers.example"] > 1),
+            "others": {k: n for k, n in per_mail.items() if not k.endswith("@customers.example")},
             "foreign": foreign,
             "seconds": committed,
             "rows_per_s": args.rows / committed,
@@ -263,13 +265,16 @@ def run_once(database: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def wait_mails(desk: Desk, expected: int, deadline: float) -> int:
-    """Mails in the Maildir outbox once `expected` are there, or once the count held still for 15 s."""
+    """Mails in the Maildir outbox once `expected` are there and the notifier has none pending (every rendered row
+    written), or once the count held still for 15 s."""
     box = desk.workdir / "var" / "outbox"
     last, still = -1, time.monotonic()
     while time.monotonic() < deadline:
         count = sum(len(list((box / sub).iterdir())) for sub in ("new", "cur") if (box / sub).exists())
         if count >= expected:
-            return count
+            states = Counter(r["state"] for r in desk.rows("SELECT state FROM mail_outbox"))
+            if not states["pending"] and count == sum(states.values()):
+                return count
         if count != last:
             last, still = count, time.monotonic()
         elif time.monotonic() - still > 15:
@@ -285,6 +290,8 @@ def report(f: dict[str, Any]) -> None:
     print(f"[{db}] stray cases: {f['stray']}")
     print(f"[{db}] mails written: {f['mails']} ({f['customers_mailed_once']} customers mailed exactly once,"
           f" {f['foreign']} naming another's address; last after {f['mailed_s']:.1f} s)")  # fmt: skip
+    if f["customers_mailed_twice"] or f["others"]:
+        print(f"[{db}] customers mailed more than once: {f['customers_mailed_twice']}; other mails: {f['others']}")
     print(f"[{db}] rows/s (250 → last case committed): {f['rows_per_s']:.0f} ({f['seconds']:.1f} s)")
     s = f["stamps"]
     if {"accepted", "parsed", "decided"} <= set(s):
