@@ -128,7 +128,7 @@ class PolicyService:
         self.clock = clock
         self.on_result = on_result  # called with the reply row's metric label
         self.connections: set[_Connection] = set()
-        self._reported: dict[str, str] = {}  # counter key -> id of the report this window (claimed in the database)
+        self._reported: dict[str, datetime] = {}  # counter key -> the minute it was known reported (claimed in the db)
         self._server: asyncio.Server | None = None
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
@@ -196,6 +196,9 @@ class PolicyService:
         return Cause.RECIPIENT_LIMIT, {"who": over.who, "limit": over.limit, "minutes": self.config.window_minutes}
 
     async def _report(self, mailbox: str, over: Limit, now: datetime, attrs: dict[str, Any]) -> None:
+        minute = now.replace(second=0, microsecond=0)  # the report's id is the counter and the window's minute
+        if self._reported.get(over.key) == minute:
+            return  # this replica knows it is reported: no report built, no database round trip per deferral
         report = limit_report(
             mailbox,
             limit=over.limit,
@@ -205,10 +208,8 @@ class PolicyService:
             key=over.key,
             who=over.who,
         )
-        if self._reported.get(over.key) == report.report_id:
-            return  # this replica reported this window already: no database round trip per deferred recipient
         if not await self.counter.claim_report(over.key, report.report_id, now):
-            self._reported[over.key] = report.report_id  # another replica (or an earlier run) reported it
+            self._reported[over.key] = minute  # another replica (or an earlier run) reported it
             return
         try:
             await self.publish(ReportParsed(report_id=report.report_id, report=report))
@@ -218,5 +219,5 @@ class PolicyService:
             return
         if len(self._reported) > 100_000:
             self._reported.clear()
-        self._reported[over.key] = report.report_id
+        self._reported[over.key] = minute
         log.warning("postfix_policy.limit_reported", sender=mailbox, limit=over.limit, report_id=report.report_id)
