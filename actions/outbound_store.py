@@ -175,6 +175,7 @@ class PostgresCounts:
             return self._idle.pop()
         return await asyncpg.connect(
             self.dsn,
+            timeout=10.0,  # a database outage answers fail_open's action within seconds, not asyncpg's 60
             command_timeout=self.timeout,
             server_settings={"synchronous_commit": "off", "application_name": "abuse-desk postfix-policy"},
         )

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from abuse_desk.database import upgrade
 from abuse_desk.postfix_policy import policy_service
+from actions.outbound_store import PostgresCounts
 from actions.suspend import LedgerBackend
 from actions.tables import mail_outbox, outbound_counts, outbound_reports, suspensions
 from core.action_settings import OutboundConfig
@@ -19,6 +20,7 @@ from core.db import create_engine
 from core.messages import LiftSuspension, Message, ReportParsed, SuspendService
 from policy.inventory import import_inventory
 from policy.tables import customers, resources, services
+from tests.conftest import free_port
 
 INVENTORY = {
     "customers": [
@@ -311,3 +313,14 @@ def test_serves_on_uvloop_as_the_command_runs_it(database_url: str) -> None:
 
     answers = uvloop.run(scenario())
     assert answers[:3] == ["action=DUNNO\n\n"] * 3 and answers[3].startswith("action=450 4.7.1 uv@loop.example ")
+
+
+async def test_a_database_that_cannot_count_answers_the_configured_failure(engine: AsyncEngine) -> None:
+    who = {"sasl_username": "alice@customer1.example"}
+    for fail_open, expected in ((True, "action=DUNNO\n\n"), (False, "action=DEFER_IF_PERMIT 4.3.0 ")):
+        async with Policy(engine, OutboundConfig(fail_open=fail_open), Clock()) as policy:
+            policy.service.counter.store = PostgresCounts(f"postgresql://postgres@127.0.0.1:{free_port()}/gone")
+            client = await PostfixClient.connect(policy.address)
+            assert (await client.ask(**rcpt(1, **who))).startswith(expected)
+            assert (await client.ask(**rcpt(2, **who))).startswith(expected)  # the connection stays usable
+            await client.close()
