@@ -18,13 +18,14 @@ from core.settings import Settings
 from policy import outbox
 from policy.events import action_event
 from policy.incidents import incidents_of
-from policy.intake import report_arrived, reports_arrived
+from policy.intake import bulk_arrived, report_arrived, reports_arrived
 from policy.resolve import Resolver, SystemResolver
 from policy.unit import Unit
 
 log = structlog.get_logger("policy.consumer")
 
 PARALLEL = 8  # PostgreSQL: reports decided at once per process (each holds a pooled connection)
+BULK_TURN = 10  # SQLite: customers of a bulk report per turn of the writer (the others wait one short transaction)
 
 
 @dataclass
@@ -41,8 +42,8 @@ class PolicyWorker:
     PostgreSQL: several reports at once (the transaction locks the customers it decides, in one order, as
     replicas do). SQLite (one writer): the process's writes take turns on one lock; small reports that wait
     for it are decided together in one transaction, in order of arrival, each acked only after that commit (a
-    batch that fails is decided again one by one, so one bad report fails alone); a bulk report takes the lock
-    per batch of customers, so ordinary reports are decided between its batches.
+    batch that fails is decided again one by one, so one bad report fails alone); a bulk report is split
+    without the lock and takes it per `BULK_TURN` customers, so ordinary reports are decided between.
     """
 
     def __init__(
@@ -75,16 +76,18 @@ class PolicyWorker:
             async with self._running:
                 decided = await self._one(report)
         elif len(incidents_of(report)) > self.settings.policy.group_batch:  # a bulk report: its own batches
-            decided = await self._one(report, self._turn)
+            batch = min(self.settings.policy.group_batch, BULK_TURN)
+            turn = self._turn
+            decided = await bulk_arrived(
+                self.engine, report, self.settings, self.clock(), resolver=self.resolver, turn=turn, batch=batch
+            )
         else:
             decided = await self._batched(report)
         log.info("policy.decided", case_ids=decided[:20], cases=len(decided))
         await self.drain()
 
-    async def _one(
-        self, report: AbuseReport, turn: Callable[[], AbstractAsyncContextManager[object]] = nullcontext
-    ) -> list[str]:
-        return await report_arrived(self.engine, report, self.settings, self.clock(), resolver=self.resolver, turn=turn)
+    async def _one(self, report: AbuseReport) -> list[str]:
+        return await report_arrived(self.engine, report, self.settings, self.clock(), resolver=self.resolver)
 
     def _turn(self) -> AbstractAsyncContextManager[object]:
         return self._writer

@@ -93,23 +93,16 @@ def batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
 
 
 async def report_arrived(
-    engine: AsyncEngine,
-    report: AbuseReport,
-    settings: Settings,
-    now: datetime,
-    *,
-    resolver: Resolver | None = None,
-    turn: Callable[[], AbstractAsyncContextManager[object]] = nullcontext,
+    engine: AsyncEngine, report: AbuseReport, settings: Settings, now: datetime, *, resolver: Resolver | None = None
 ) -> list[str]:
     """Decide one report: a reply joins its case; otherwise one decision per (customer, category) it names.
 
     A report about a few customers is one transaction. A bulk report is decided in batches of customers, each
     its own transaction; a redelivered report skips the customers already decided, so a crash in the middle of
-    a bulk report neither loses nor repeats a decision or a mail. `turn` is entered around each transaction
-    (e.g. a process's SQLite writer lock, so that other reports are decided between a bulk report's batches).
+    a bulk report neither loses nor repeats a decision or a mail.
     """
     batch = settings.policy.group_batch
-    async with turn(), engine.begin() as conn:
+    async with engine.begin() as conn:
         unit = Unit(conn, settings, now)
         threaded = await attach_reply(unit, report)
         if threaded is not None:
@@ -123,11 +116,49 @@ async def report_arrived(
             return decided
     decided = list(done.values())
     for chunk in batches(todo, batch):
-        async with turn(), engine.begin() as conn:
+        async with engine.begin() as conn:
             decided += await _decide(Unit(conn, settings, now), report, parts, chunk, resolver)
-    async with turn(), engine.begin() as conn:
+    async with engine.begin() as conn:
         await _summarize(conn, report, parts, decided, now)
     return decided
+
+
+async def bulk_arrived(
+    engine: AsyncEngine,
+    report: AbuseReport,
+    settings: Settings,
+    now: datetime,
+    *,
+    resolver: Resolver | None = None,
+    turn: Callable[[], AbstractAsyncContextManager[object]] = nullcontext,
+    batch: int | None = None,
+) -> list[str]:
+    """`report_arrived` for a report that names many customers, when its writes share a writer with others.
+
+    Each write transaction is entered with `turn` (e.g. an SQLite process's writer lock), so other reports are
+    decided between its batches; the split (a read of the inventory, long for a big feed) holds no turn. Each
+    batch (`batch` customers, default `policy.group_batch`) skips the customers already decided, read again in
+    its own transaction: a redelivered report neither repeats nor loses a decision.
+    """
+    async with turn(), engine.begin() as conn:
+        threaded = await attach_reply(Unit(conn, settings, now), report)
+        if threaded is not None:
+            return [threaded]
+    async with engine.begin() as conn:  # reads only (the inventory; SQLite: its own temporary table)
+        parts = await split(conn, report, now)
+    decided: dict[tuple[str | None, str], str] = {}
+    for chunk in [*batches(parts.groups, batch or settings.policy.group_batch), []]:
+        async with turn(), engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                await conn.exec_driver_sql("BEGIN IMMEDIATE")
+            decided = await store.attached_cases(conn, report.report_id)
+            todo = [g for g in chunk if (g.customer_id, g.category) not in decided]
+            if todo:
+                await _decide(Unit(conn, settings, now), report, parts, todo, resolver)
+                decided = await store.attached_cases(conn, report.report_id)
+            if not chunk:  # after the last batch: the report's own record
+                await _summarize(conn, report, parts, list(decided.values()), now)
+    return list(decided.values())
 
 
 async def reports_arrived(

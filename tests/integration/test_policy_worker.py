@@ -111,3 +111,32 @@ async def test_ordinary_reports_are_decided_between_the_batches_of_a_bulk_report
     async with engine.connect() as conn:
         found = sorted((await conn.execute(query)).all())
     assert found == [("C1", "malware", 1), ("C1", "phishing", 1), ("C2", "malware", 1), ("C3", "malware", 1)]
+
+
+async def test_a_bulk_report_killed_between_its_batches_and_redelivered_decides_each_customer_once(
+    engine: AsyncEngine,  # noqa: F811
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    s = settings.model_copy(update={"policy": settings.policy.model_copy(update={"group_batch": 1})})
+    w = worker(engine, s)
+    calls = {"n": 0}
+
+    async def dies_on_the_second(*args: Any, **kwargs: Any) -> str:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("kill -9")
+        return await decide_part(*args, **kwargs)
+
+    monkeypatch.setattr(policy.intake, "decide_part", dies_on_the_second)
+    bulk = feed("bulk", [("203.0.113.10", 6379), ("198.51.100.70", 6379), ("192.0.2.33", 6379)])
+    [failed] = await deliver(w, [bulk])
+    assert isinstance(failed, RuntimeError)
+    assert await count(engine, select(func.count()).select_from(case_reports)) == 1  # the first batch committed
+    assert await deliver(w, [bulk]) == [None]  # redelivered
+    assert await deliver(w, [bulk]) == [None]  # and once more, after a lost ack
+    async with engine.connect() as conn:
+        per_customer = sorted((await conn.execute(select(cases.c.customer_id, cases.c.report_count))).all())
+        [summary] = (await conn.execute(select(report_summaries.c.case_ids))).scalars()
+    assert per_customer == [("C1", 1), ("C2", 1), ("C3", 1)]
+    assert len(set(summary)) == 3
