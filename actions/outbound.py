@@ -109,10 +109,10 @@ class OutboundCounter:
     Requests that arrive while a transaction runs are decided together in the next one (group commit): a
     recipient is answered only after its count is committed. The counting itself is the store's
     (`actions/outbound_store.py`): on SQLite one `BEGIN IMMEDIATE` transaction in a thread of its own; on
-    PostgreSQL one call of `outbound_admit()`, which locks the counters' `outbound_reports` rows in key order,
-    so replicas cannot both let the 61st recipient through. Only accepted recipients are counted: a deferred
+    PostgreSQL one call of `outbound_admit()`, which takes an advisory lock per counter in a fixed order, so
+    replicas cannot both let the 61st recipient through. Only accepted recipients are counted: a deferred
     one does not extend the penalty. `workers` transactions may run at once (PostgreSQL: each on its own
-    connection; rows locked in key order, so they never deadlock).
+    connection; locks taken in a fixed order, so they never deadlock).
     """
 
     def __init__(self, engine: AsyncEngine, config: OutboundConfig, store: CountStore | None = None) -> None:

@@ -157,8 +157,8 @@ PG_ADMIT = "SELECT first_full, seen_total FROM outbound_admit($1::text[], $2::in
 class PostgresCounts:
     """Connections of its own (synchronous_commit off), one `outbound_admit()` call per batch: one round trip.
 
-    The function (migration 0012) locks the counters' `outbound_reports` rows in key order, then reads the sums
-    (a new snapshot: what the replica that held the lock committed is counted), decides, adds and commits. With
+    The function (migration 0012) takes an advisory lock per counter in a fixed order, then reads the sums (a new
+    snapshot: what the replica that held the lock committed is counted), decides, adds and commits. With
     synchronous_commit off a commit is visible to every replica at once and survives a restart of the service;
     only a crash of PostgreSQL itself may lose its last ~0.6 s (wal_writer_delay x 3).
     """

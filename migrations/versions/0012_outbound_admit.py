@@ -1,11 +1,12 @@
 """outbound_admit(): a batch of recipients counted in one PostgreSQL call (no schema change; SQLite: nothing)
 
 The Postfix policy service decides the recipients that arrived together in one transaction (group commit).
-On PostgreSQL that transaction is this function, called once per batch in autocommit: it creates the counters'
-`outbound_reports` rows if new, locks them in key order (replicas wait for each other, never deadlock), reads
-the window's sums (a new snapshot, after the lock: what the previous holder committed is counted), decides the
-requests in arrival order exactly as actions/outbound_store.py:decide_batch does, and adds the accepted ones
-to this minute's `outbound_counts` rows.
+On PostgreSQL that transaction is this function, called once per batch in autocommit: it takes a transaction
+advisory lock per counter (two-key form, class 1869968482 'outb', the key's hashtext; in hash order: replicas
+wait for each other and never deadlock; no row is written for a lock), reads the window's sums (a new snapshot,
+after the locks: what the previous holder committed is counted), decides the requests in arrival order exactly
+as actions/outbound_store.py:decide_batch does, and adds the accepted ones to this minute's `outbound_counts`
+rows. Only this function writes `outbound_counts` on PostgreSQL.
 
 Arguments: p_keys, the batch's counter keys (sorted); one entry per (request, counter) pair in p_request (the
 request's number, 1-based, ascending), p_key (its key's index in p_keys) and p_limit; the minute bucket and
@@ -39,11 +40,13 @@ DECLARE
     pos int;
     hit int;
     seen int;
+    h int;
 BEGIN
     first_full := '{}';
     seen_total := '{}';
-    INSERT INTO outbound_reports (sender) SELECT k FROM unnest(p_keys) AS k ORDER BY k ON CONFLICT DO NOTHING;
-    PERFORM 1 FROM outbound_reports WHERE sender = ANY (p_keys) ORDER BY sender FOR UPDATE;
+    FOR h IN SELECT DISTINCT hashtext(k) FROM unnest(p_keys) AS k ORDER BY 1 LOOP
+        PERFORM pg_advisory_xact_lock(1869968482, h);  -- 'outb': a key space of its own, in hash order
+    END LOOP;
     SELECT array_agg(coalesce(s.cnt, 0) ORDER BY k.ord) INTO totals
         FROM unnest(p_keys) WITH ORDINALITY AS k (sender, ord)
         LEFT JOIN (

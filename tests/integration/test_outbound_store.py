@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -56,3 +58,38 @@ async def test_random_batches_get_the_verdicts_of_decide_batch(database_url: str
     await engine.dispose()
     assert rows and min(at for at, _ in rows) >= pruned
     assert sum(n for _, n in rows) == sum(n for at, added in history if at >= pruned for n in added.values())
+
+
+@pytest.mark.databases("postgresql")
+async def test_a_batch_waits_for_the_replica_holding_its_counter_and_counts_what_it_committed(
+    database_url: str,
+) -> None:
+    import asyncpg
+
+    engine = create_engine(database_url)
+    await upgrade(engine)
+    await engine.dispose()
+    start = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
+    other = await asyncpg.connect(database_url)  # another replica, in the middle of counting 60 recipients of the key
+    store = count_store(engine)  # connections of its own, from the engine's URL
+    try:
+        await other.execute("DELETE FROM outbound_counts")
+        tx = other.transaction()
+        await tx.start()
+        await other.execute("SELECT pg_advisory_xact_lock(1869968482, hashtext('a@one.example'))")
+        insert = "INSERT INTO outbound_counts (sender, bucket, count) VALUES ('a@one.example', $1, 60)"
+        await other.execute(insert, start)
+        pending = asyncio.ensure_future(store.admit([[Limit("a@one.example", 60, "a")]], start, start, prune=False))
+        deadline = asyncio.get_running_loop().time() + 10
+        while not await other.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1869968482 AND NOT granted"
+        ):
+            assert asyncio.get_running_loop().time() < deadline, "the batch did not wait for the lock"
+            await asyncio.sleep(0.01)
+        assert not pending.done()
+        await tx.commit()
+        [verdict] = await asyncio.wait_for(pending, 10)
+        assert not verdict.accepted and verdict.total == 60  # the holder's committed 60 were counted
+    finally:
+        await store.close()
+        await other.close()
