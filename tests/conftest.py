@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -130,7 +131,7 @@ def settings(tmp_path: Path, prefix: str, db_backend: str, database_url: str) ->
             "ABUSE_DESK_SMTP_LISTEN": f"127.0.0.1:{free_port()}",
             "ABUSE_DESK_MAIL_OUT": str(tmp_path / "outbox"),
             "ABUSE_DESK_PREFIX": prefix,
-            "ABUSE_DESK_LINK_SECRET": "tests-link-secret-" + uuid.uuid4().hex,  # the runtime would keep one in the DB
+            "ABUSE_DESK_LINK_SECRET": secrets.token_urlsafe(32),  # the runtime would keep one in the DB
         }
     )
 
