@@ -57,7 +57,8 @@ async def _policy(rt: Runtime) -> None:
     from policy.consumer import PolicyWorker
 
     worker = PolicyWorker(rt.engine, rt.settings, rt.publish)
-    await rt.consume("policy.reports", instrument.counting_decisions(rt.engine, worker.on_report))
+    reports = instrument.counting_decisions(rt.engine, worker.on_report)
+    await rt.consume("policy.reports", reports, timeout=rt.settings.broker.report_timeout)
     await rt.consume("policy.events", worker.on_event)
     rt.background(worker.drain_forever(), "policy-outbox")
 

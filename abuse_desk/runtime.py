@@ -51,9 +51,9 @@ class Runtime:
         self.tasks.append(asyncio.ensure_future(coro))
         self.tasks[-1].set_name(name)
 
-    async def consume(self, queue: str, handler: instrument.Handler) -> None:
+    async def consume(self, queue: str, handler: instrument.Handler, *, timeout: float | None = None) -> None:
         """Consume a queue with a handler timed for the metrics (latency, result, consumer lag)."""
-        await self.broker.consume(queue, instrument.timed(queue, handler))
+        await self.broker.consume(queue, instrument.timed(queue, handler), timeout=timeout)
 
     def health(self) -> dict[str, object]:
         """Readiness: the broker is connected and no background loop has died."""

@@ -385,6 +385,9 @@ class BrokerConfig(_Section):
     connect_attempts: int = Field(default=30, gt=0)
     retry_delay: float = Field(default=1.0, ge=0)
     handler_timeout: float = Field(default=300.0, gt=0)  # seconds a consumer's handler may run; then it failed
+    # Seconds the policy may take over one report: a bulk feed decides thousands of customers (it resumes where it
+    # stopped when redelivered, but a timeout costs a delivery of the bounded few).
+    report_timeout: float = Field(default=3600.0, gt=0)
     failure_retry_delay: float = Field(default=1.0, gt=0)  # first wait in `<queue>.retry`, doubling, ≤ 30 s
 
 

@@ -45,8 +45,10 @@ def case_context(
     *,
     customer: dict[str, Any] | None,
     now: datetime | None = None,
+    evidence: bool = True,
 ) -> dict[str, Any]:
-    """Values every template may use (no complainant identity in the customer's copy)."""
+    """Values every template may use (no complainant identity in the customer's copy; `evidence=False` for a copy
+    that shows none, which spares the redaction)."""
     deadline: datetime | None = case.get("deadline_at")
     return {
         "case_id": case["id"],
@@ -59,7 +61,9 @@ def case_context(
         "indicators": list(case.get("indicators") or []),
         "deadline_at": deadline.isoformat() if deadline else None,
         "warning_hours": settings.policy.warning_hours,
-        "evidence": for_customer(report.evidence, report, customer_keep(case, customer))[:2000] if report else "",
+        "evidence": (
+            for_customer(report.evidence, report, customer_keep(case, customer))[:2000] if report and evidence else ""
+        ),
         "subject": clean_subject(report.subject) if report else "",
         # read by actions.notify, which never mails a complainant that is not a person
         "reporter_kind": report.reporter_kind if report else "unknown",
@@ -165,7 +169,7 @@ def to_complainant(
         to=to,
         language=report.language or settings.notify.default_language,
         in_reply_to=report.message_id,
-        context=case_context(case, report, settings, customer=None) | extra | COMPLAINANT_VIEW,
+        context=case_context(case, report, settings, customer=None, evidence=False) | extra | COMPLAINANT_VIEW,
     )
 
 
@@ -178,17 +182,21 @@ def to_customer(
     extra: dict[str, Any],
     *,
     now: datetime | None = None,
+    context: dict[str, Any] | None = None,
 ) -> SendNotification | None:
-    """A mail to the customer (their own incidents only, the complainant withheld), or None without an address."""
+    """A mail to the customer (their own incidents only, the complainant withheld), or None without an address.
+
+    `context`: the customer's case_context when the caller built it already (it is built once per decision)."""
     if not customer or not customer.get("email"):
         return None
+    base = context if context is not None else case_context(case, report, settings, customer=customer, now=now)
     return SendNotification(
         case_id=case["id"],
         report_id=report.report_id if report else None,
         kind=kind,
         to=customer["email"],
         language=customer.get("language") or settings.notify.default_language,
-        context=case_context(case, report, settings, customer=customer, now=now) | {"subject": ""} | extra,
+        context=base | {"subject": ""} | extra,
     )
 
 
@@ -266,7 +274,14 @@ def decision_commands(
             ctx["statement"] = plan.statement
     customer_mail = (
         to_customer(
-            case, report, customer, settings, decision.notify_customer, ctx_extra(ctx, reasons) | (extra or {}), now=now
+            case,
+            report,
+            customer,
+            settings,
+            decision.notify_customer,
+            ctx_extra(ctx, reasons) | (extra or {}),
+            now=now,
+            context=ctx,
         )
         if decision.notify_customer
         else None

@@ -122,9 +122,12 @@ async def _join(unit: Unit, report: AbuseReport, decision: Decision, case_id: st
 
 async def _receipt(unit: Unit, case: Case, report: AbuseReport) -> SendNotification | None:
     """The complainant's receipt, unless they may not be mailed or too many receipts went to them or their domain."""
+    if report.report_id in unit.receipted:  # one complaint about two customers: one receipt, not two
+        return None
     receipt = acknowledgement(case.as_dict(), report, unit.settings)
     if receipt is None:
         return None
+    unit.receipted.add(report.report_id)
     allowed, why = await receipt_limits.take_receipt(unit.conn, receipt.to, unit.now, unit.settings.notify.receipts)
     if not allowed:
         await unit.history(case.id, "receipt", "withheld", [{"name": "receipt-rate-limited", "reason": why}], {})

@@ -38,6 +38,7 @@ class Unit:
     conn: AsyncConnection
     settings: Settings
     now: datetime
+    receipted: set[str] = field(default_factory=set)  # reports acknowledged in this transaction: one receipt each
 
     async def load(self, case_id: str) -> Case | None:
         """A case, or None."""
