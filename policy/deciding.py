@@ -61,6 +61,7 @@ async def decide_part(
         authorities=settings.dsa.authorities,
         customer_id=customer_id,
         matches=matches,
+        known=unit.known,
     )
     decision = decide(report, found, settings.policy)
     if decision.outcome is Outcome.JOIN and found.open_case_id:
@@ -201,7 +202,7 @@ async def _open_or_escalate(unit: Unit, report: AbuseReport, decision: Decision,
     case = await _record(unit, after, report, decision, detail, stored=escalating is not None)
     if decision.deadline_at is not None:
         await unit.add_deadlines(case.id, now, decision.deadline_at)
-    customer = await inventory.customer_row(unit.conn, found.customer.id) if found.customer else None
+    customer = await unit.known.customer(unit.conn, found.customer.id) if found.customer else None
     shown = case.with_indicators(found.matched_indicators)
     reasons = [r.reason for r in decision.rules]
     plan = decision_commands(decision, shown.as_dict(), report, customer, settings, reasons=reasons, now=now)

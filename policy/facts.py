@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
@@ -102,6 +104,53 @@ def _is_ip(text: str) -> bool:
         return False
 
 
+@dataclass
+class Known:
+    """What several decisions of one transaction share (a bulk report's customers, fetched in one query each)."""
+
+    customers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    services: dict[str, list[str]] = field(default_factory=dict)
+    reporters: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    async def customer(self, conn: AsyncConnection, customer_id: str) -> dict[str, Any] | None:
+        """The customer's row (from the batch when it was fetched)."""
+        if customer_id not in self.customers:
+            row = await inventory.customer_row(conn, customer_id)
+            if row is None:
+                return None
+            self.customers[customer_id] = row
+        return self.customers[customer_id]
+
+    async def account_services(self, conn: AsyncConnection, customer_id: str) -> list[str]:
+        """Every service of the customer's account."""
+        if customer_id not in self.services:
+            self.services[customer_id] = await inventory.account_services(conn, customer_id)
+        return self.services[customer_id]
+
+    async def prefetch(self, conn: AsyncConnection, customer_ids: Sequence[str]) -> None:
+        """Fetch these customers' rows and services in one query each."""
+        wanted = sorted({c for c in customer_ids if c not in self.customers})
+        if wanted:
+            self.customers |= await inventory.customers_rows(conn, wanted)
+            self.services |= await inventory.account_services_many(conn, wanted)
+
+    async def history(self, conn: AsyncConnection, reporter: str) -> dict[str, int]:
+        """A reporter's earlier cases: how many were confirmed, how many rejected."""
+        if reporter not in self.reporters:
+            counts = {"confirmed": 0, "rejected": 0}
+            rows = await conn.execute(
+                select(cases.c.status, func.count())
+                .where(func.lower(cases.c.reporter) == reporter)  # ix_cases_reporter_lower
+                .group_by(cases.c.status)
+            )
+            for status, count in rows:
+                key = "confirmed" if status in CONFIRMED else "rejected" if status == Status.REJECTED else None
+                if key:
+                    counts[key] += int(count)
+            self.reporters[reporter] = counts
+        return self.reporters[reporter]
+
+
 async def gather(
     conn: AsyncConnection,
     report: AbuseReport,
@@ -113,6 +162,7 @@ async def gather(
     authorities: list[Authority] | None = None,
     customer_id: str | None = None,
     matches: Sequence[inventory.Match] | None = None,
+    known: Known | None = None,
 ) -> Facts:
     """Facts for one report (or the part of it about `customer_id`): who held each indicator at incident time, the
     customer file, earlier cases, trust."""
@@ -124,18 +174,9 @@ async def gather(
     if matches is None:  # the caller may have looked them up already (a report split by customer)
         matches = await inventory.lookup(conn, ips=ips, domains=domains, mailboxes=report.emails, at=at)
     trusted_as, authenticated = trusted_reporter(report, trust)
+    known = known or Known()
     reporter = report.reporter.lower() if report.reporter else None
-    history = {"confirmed": 0, "rejected": 0}
-    if reporter:
-        rows = await conn.execute(
-            select(cases.c.status, func.count())
-            .where(func.lower(cases.c.reporter) == reporter)  # ix_cases_reporter_lower
-            .group_by(cases.c.status)
-        )
-        for status, count in rows:
-            key = "confirmed" if status in CONFIRMED else "rejected" if status == Status.REJECTED else None
-            if key:
-                history[key] += int(count)
+    history = await known.history(conn, reporter) if reporter else {"confirmed": 0, "rejected": 0}
     common = {
         "now": now,
         "has_indicators": has_indicators,
@@ -159,7 +200,7 @@ async def gather(
         else max(sorted(by_customer), key=lambda c: by_customer[c])
     )
     mine = [m for m in matches if m.customer_id == customer_id]
-    row = await inventory.customer_row(conn, customer_id)
+    row = await known.customer(conn, customer_id)
     customer = CustomerFacts(
         id=customer_id,
         created_at=row["created_at"] if row else None,
@@ -215,7 +256,7 @@ async def gather(
         matched_services=tuple(sorted({m.service_id for m in mine})),
         matched_indicators=tuple(sorted({m.indicator for m in mine})),
         customer=customer,
-        account_services=tuple(await inventory.account_services(conn, customer_id)),
+        account_services=tuple(await known.account_services(conn, customer_id)),
         open_case_id=open_case.id if open_case else None,
         open_case_status=open_case.status if open_case else None,
         confirmed_cases_in_window=confirmed,

@@ -201,6 +201,8 @@ async def _decide(
     """Decide some of a report's groups in the unit's transaction (customers locked first, in one order)."""
     conn = unit.conn
     await lock_customers(conn, [g.customer_id for g in groups if g.customer_id])
+    if len(groups) > 1:  # several customers in one transaction: their files in one query each
+        await unit.known.prefetch(conn, [g.customer_id for g in groups if g.customer_id])
     # PostgreSQL: another replica may have decided some of them meanwhile (SQLite has one writer).
     again = await store.attached_cases(conn, report.report_id) if conn.dialect.name == "postgresql" else {}
     decided = []

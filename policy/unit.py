@@ -13,6 +13,7 @@ from core.settings import Settings
 from policy import cases as store
 from policy import outbox
 from policy.case import Case
+from policy.facts import Known
 from policy.tables import deadlines, statements
 
 
@@ -39,6 +40,7 @@ class Unit:
     settings: Settings
     now: datetime
     receipted: set[str] = field(default_factory=set)  # reports acknowledged in this transaction: one receipt each
+    known: Known = field(default_factory=Known)  # customers and reporters fetched once for this transaction
 
     async def load(self, case_id: str) -> Case | None:
         """A case, or None."""
