@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import structlog
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.errors import ContractError
-from core.messages import Message, Publish, ReportParsed, utcnow
+from core.messages import Message, Publish, ReportParsed, decode_message, utcnow
 from core.report import AbuseReport
 from core.settings import Settings
 from policy import outbox
@@ -20,9 +21,15 @@ from policy.events import action_event
 from policy.incidents import incidents_of
 from policy.intake import bulk_arrived, report_arrived, reports_arrived
 from policy.resolve import Resolver, SystemResolver
+from policy.tables import outbox as outbox_table
 from policy.unit import Unit
 
 log = structlog.get_logger("policy.consumer")
+_UNPUBLISHED = (
+    select(outbox_table.c.id, outbox_table.c.body)
+    .where(outbox_table.c.published_at.is_(None), outbox_table.c.held.is_(False))
+    .order_by(outbox_table.c.id)
+)
 
 PARALLEL = 8  # PostgreSQL: reports decided at once per process (each holds a pooled connection)
 BULK_TURN = 10  # SQLite: customers of a bulk report per turn of the writer (the others wait one short transaction)
@@ -66,9 +73,10 @@ class PolicyWorker:
         self._waiting: list[_Waiting] = []
         self._drain_lock = asyncio.Lock()
         self._next_drain: asyncio.Future[int] | None = None
+        self._draining: set[asyncio.Future[int]] = set()  # strong references to the drains started by drain_soon
 
     async def on_report(self, message: Message) -> None:
-        """report.parsed.v1 → case + decision + commands (committed) → publish."""
+        """report.parsed.v1 → case + decision + commands (committed; the message is acked then) → publish."""
         if not isinstance(message, ReportParsed):
             raise ContractError(f"policy.reports got {message.type}")
         report = message.report
@@ -84,7 +92,7 @@ class PolicyWorker:
         else:
             decided = await self._batched(report)
         log.info("policy.decided", case_ids=decided[:20], cases=len(decided))
-        await self.drain()
+        self.drain_soon()
 
     async def _one(self, report: AbuseReport) -> list[str]:
         return await report_arrived(self.engine, report, self.settings, self.clock(), resolver=self.resolver)
@@ -135,7 +143,22 @@ class PolicyWorker:
         async with self._writer if not self.parallel else nullcontext(), self.engine.begin() as conn:
             waiting = await action_event(Unit(conn, self.settings, self.clock()), message)
         if waiting:
-            await self.drain()
+            self.drain_soon()
+
+    def drain_soon(self) -> None:
+        """Publish what was just committed, without waiting for it: the message is acked once its decision is
+        committed (the outbox keeps the commands; a drain that fails is repeated by `drain_forever`), and a
+        report's handler does not wait while a bulk report's thousands of commands are published."""
+        if self._next_drain is not None and not self._next_drain.done():
+            return  # a drain that has not started yet will see this commit
+        task = asyncio.ensure_future(self.drain())
+        self._draining.add(task)
+        task.add_done_callback(self._drained)
+
+    def _drained(self, task: asyncio.Future[int]) -> None:
+        self._draining.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("policy.outbox_drain_failed", error=repr(task.exception()))
 
     async def drain(self) -> int:
         """Publish whatever the outbox holds (after each commit, at start, and periodically).
@@ -149,7 +172,31 @@ class PolicyWorker:
     async def _drain_next(self) -> int:
         async with self._drain_lock:  # one drain at a time per process: no message published twice from here
             self._next_drain = None  # whoever comes from now on needs a drain that starts after this one
-            return await outbox.drain(self.engine, self.publish)
+            if self.parallel:
+                return await outbox.drain(self.engine, self.publish)
+            return await self._drain_sqlite()
+
+    async def _drain_sqlite(self, batch: int = 200) -> int:
+        """outbox.drain for SQLite's one writer: publish in order, then mark what went in one write that takes
+        its turn on the worker's writer lock (a write of its own would starve behind back-to-back decisions).
+        A crash before the mark publishes those messages again: their consumers are idempotent."""
+        done = 0
+        while True:
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(_UNPUBLISHED.limit(batch))).all()
+            if not rows:
+                return done
+            sent: list[int] = []
+            try:
+                for row in rows:
+                    await self.publish(decode_message(row.body.encode()))
+                    sent.append(row.id)
+            finally:
+                if sent:
+                    async with self._writer, self.engine.begin() as conn:
+                        mark = update(outbox_table).where(outbox_table.c.id.in_(sent)).values(published_at=utcnow())
+                        await conn.execute(mark)
+            done += len(sent)
 
     async def drain_forever(self, interval: float = 5.0) -> None:
         """Background loop: a crash between commit and publish is repaired within `interval` seconds."""
