@@ -96,6 +96,7 @@ def render(command: SendNotification, *, sender: str, default_language: str, now
     msg["Message-ID"] = mail_message_id(command.message_id, domain or "localhost")
     msg["Auto-Submitted"] = "auto-replied"
     msg["X-Abuse-Desk-Case"] = header_safe(command.case_id or "", 64)
+    msg["X-Abuse-Desk-Kind"] = header_safe(command.kind, 64)  # which of the desk's mails (filters, audits)
     if command.in_reply_to:
         ref = header_safe(command.in_reply_to, 500)
         if ref.startswith("<") and ref.endswith(">"):

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from email import message_from_bytes, policy
 from email.message import Message
+from email.utils import getaddresses
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ import httpx
 from core.messages import Message as CoreMessage
 from tests.conftest import AMQP_URL, free_port, require_service
 from tests.panels import Fake, _handler
+from tests.redaction_check import assert_no_identity
 
 SCRIPT = str(Path(sys.executable).with_name("abuse-desk"))
 
@@ -37,6 +39,7 @@ class Desk:
     def __init__(self, workdir: Path, env: dict[str, str] | None = None) -> None:
         require_service("RabbitMQ", "127.0.0.1", 5672)
         self.workdir = workdir
+        self.planted: set[str] = set()  # complainants' identities: checked against every customer mail at stop
         self.smtp_port = free_port()
         self.prefix = f"e{uuid.uuid4().hex[:8]}."
         self.env = (
@@ -76,7 +79,37 @@ class Desk:
                 time.sleep(0.2)
         raise AssertionError("listener did not come up:\n" + self.log())
 
+    def plant(self, raw: bytes, mail_from: str) -> None:
+        """Remember who complained (envelope, From, Reply-To, their display names): no customer may read them."""
+        head = message_from_bytes(raw, policy=policy.default)
+        found = {mail_from}
+        for field in ("From", "Reply-To", "Sender"):
+            for name, address in getaddresses([str(v) for v in head.get_all(field, [])]):
+                found |= {address, name if " " in name.strip() else ""}
+        self.planted |= {f for f in found if f and "@localhost" not in f}
+
+    def customer_mails(self) -> list[Message]:
+        """Every mail of the outbox that went to a customer (the desk's customer-* mails)."""
+        return [m for m in self.outbox() if str(m.get("X-Abuse-Desk-Kind", "")).startswith("customer-")]
+
+    def check_customer_mails(self) -> None:
+        """No customer mail (body, attachments) names a complainant planted in this desk's reports."""
+        for mail in self.customer_mails():
+            text = mail.as_string() + "".join(
+                str(p.get_content()) for p in mail.walk() if p.get_content_maintype() == "text"
+            )
+            if str(mail["To"]).lower() in {p.lower() for p in self.planted}:
+                continue  # a complainant who is also a customer reads their own mail
+            assert_no_identity(text, self.planted)
+
     def stop(self) -> None:
+        try:
+            if self.proc is not None:
+                self.check_customer_mails()
+        finally:
+            self._stop()
+
+    def _stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -103,6 +136,7 @@ class Desk:
         return path.read_text(errors="replace")[-6000:] if path.exists() else ""
 
     def mail(self, raw: bytes, *, mail_from: str = "victim@example.org", to: str = "abuse@localhost") -> str:
+        self.plant(raw, mail_from)
         with smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=30) as s:
             s.ehlo("reporter.example.org")
             code, text = s.docmd("MAIL FROM:", f"<{mail_from}>")

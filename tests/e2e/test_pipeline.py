@@ -126,7 +126,8 @@ def test_first_complaint_is_warned_then_suspended_when_the_deadline_fires(desk: 
     assert shown["reports"][0]["report_id"] == report_id
 
     warning = desk.wait_mails(to("alice@customer1.example"))[0]
-    assert warning["Auto-Submitted"] == "auto-replied"
+    assert warning["Auto-Submitted"] == "auto-replied" and warning["X-Abuse-Desk-Kind"] == "customer-warning"
+    assert warning in desk.customer_mails() and "victim@reporter.example" in desk.planted  # what stop() checks
     assert case["id"] in warning["Subject"] and "action requise" in warning["Subject"]
     assert "victim@reporter.example" not in warning.as_string()
     answer = desk.wait_mails(to("victim@reporter.example"))[0]
