@@ -125,14 +125,23 @@ def test_webhook_suspension_is_signed_called_once_enforced_on_mail_and_lifted(de
     refused = "550 5.7.1 outgoing mail from cx5.example has been suspended"
     assert desk.policy_service([rcpt(1, "shop@cx5.example")]) == [refused]
 
-    desk.cli("cases", "lift", case["id"], "--reason", "identity documents received")
+    desk.cli(
+        "cases",
+        "lift",
+        case["id"],
+        "--reason",
+        "ID checked by Bob (ticket 4711)",
+        "--customer-text",
+        "identity documents received",
+    )
     wait(lambda: webhook.lift_calls == 1)
     assert webhook.suspended == set()
     wait(lambda: not [r for r in desk.ledger() if r["case_id"] == case["id"]])
     assert {r["state"] for r in desk.suspensions() if r["case_id"] == case["id"]} == {"lifted"}
     assert desk.policy_service([rcpt(2, "shop@cx5.example")]) == ["DUNNO"]
     notice = desk.wait_mails(lambda m: m["To"] == "dan@cx5.example" and "levée" in m["Subject"])[0]
-    assert "identity documents received" in body(notice)
+    assert "identity documents received" in body(notice)  # the text for the customer
+    assert "ticket 4711" not in body(notice)  # the audit note stays in the audit trail
 
 
 def test_french_complaint_french_mails_redacted_warning_and_no_header_injection(desk: Desk) -> None:
