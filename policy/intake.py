@@ -208,6 +208,7 @@ async def _decide(
     decided = []
     for group in groups:
         if (group.customer_id, group.category) in again:
+            decided.append(again[(group.customer_id, group.category)])  # decided by another copy: still its case
             continue
         part = part_for(report, group.incidents, whole=parts.whole).model_copy(update={"category": group.category})
         matches = group.matches if group.customer_id else None

@@ -59,10 +59,10 @@ async def test_doctor_fails_without_a_link_secret_and_passes_once_one_was_genera
 ) -> None:
     settings = Settings.model_validate({"database_url": database_url})
     before = {c.name: c.state for c in await doctor_database(settings)}
-    assert before == {"database": "ok", "link secret": "fail"}
+    assert before == {"database": "ok", "link secret": "fail", "actions": "ok"}
     await link_secret(engine, settings)
     after = {c.name: c.state for c in await doctor_database(settings)}
-    assert after == {"database": "ok", "link secret": "ok"}
+    assert after == {"database": "ok", "link secret": "ok", "actions": "ok"}
 
 
 async def test_a_customer_answer_cannot_be_replayed(engine: AsyncEngine) -> None:
@@ -102,3 +102,31 @@ async def test_the_receipt_window_slides(engine: AsyncEngine) -> None:
         assert (await take_receipt(conn, "a@victim.example", NOW, limits))[0]
         assert not (await take_receipt(conn, "a@victim.example", NOW + timedelta(minutes=90), limits))[0]
         assert (await take_receipt(conn, "a@victim.example", NOW + timedelta(hours=4), limits))[0]
+
+
+async def test_doctor_names_a_case_whose_suspension_failed(engine: AsyncEngine, database_url: str) -> None:
+    from datetime import UTC, datetime
+
+    from policy.tables import cases
+
+    now = datetime.now(UTC)
+    async with engine.begin() as conn:
+        await conn.execute(
+            cases.insert().values(
+                id="AD-FAILED0001",
+                status="suspending",
+                category="phishing",
+                service_ids=[],
+                opened_at=now,
+                updated_at=now,
+                rules=[],
+                needs_attention=True,
+                flags=["action-failed"],
+                report_count=1,
+                incident_count=0,
+                extension_used=False,
+            )
+        )
+    settings = Settings.model_validate({"database_url": database_url})
+    checks = {c.name: c for c in await doctor_database(settings)}
+    assert checks["actions"].state == "fail" and "AD-FAILED0001" in checks["actions"].detail
