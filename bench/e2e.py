@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import bulk  # noqa: E402
-from bench.e2e_load import Poller, Sent, peak_rss_mb, percentile, send  # noqa: E402
+from bench.e2e_load import Poller, Sent, cpu_seconds, peak_rss_mb, percentile, send  # noqa: E402
 from tests.conftest import PG_URL, free_port  # noqa: E402
 from tests.dkimkey import sign, toml_trust  # noqa: E402
 from tests.e2e.harness import SCRIPT, Desk, customer  # noqa: E402
@@ -204,11 +204,13 @@ def latencies(sent: Sent, committed: dict[str, float]) -> list[float]:
 def burst(b: Bench, args: argparse.Namespace, out: list[str]) -> None:
     tag = f"[{b.database}] burst"
     mails = [complaint(k, args.customers, "b") for k in range(args.reports)]
+    cpu_before = {name: cpu_seconds(pid) for name, pid in b.pids().items()}
     with b.poller() as poll:
         sent = send(b.desk.smtp_port, mails, SENDER, clients=args.clients)
         decided = poll.wait(lambda: all(r in poll.committed for r in sent.accepted), args.timeout, b.alive)
         settled = decided and poll.wait(b.settled, args.timeout, b.alive)
         time.sleep(1.0)  # the last mails written by the notifier after its outbox row turned `sent`
+    cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in b.pids().items()}
     first = min(sent.accepted.values())
     done = [poll.committed[r] for r in sent.accepted if r in poll.committed]
     smtp_rate = len(sent.accepted) / (max(sent.accepted.values()) - sent.started)
@@ -223,6 +225,8 @@ def burst(b: Bench, args: argparse.Namespace, out: list[str]) -> None:
         end = max(last, poll.mail_times[-1])  # decided and mailed (a report that joins a case may send no mail)
         out.append(f"{tag}: {len(done) / (end - first):.1f} reports/s, first 250 → last decision and last mail in"
                    f" the outbox ({poll.mails} mails, {end - first:.1f} s)")  # fmt: skip
+    per_report = ", ".join(f"{name} {1000 * s / max(len(done), 1):.1f}" for name, s in cpu.items())
+    out.append(f"{tag}: CPU ms per report (user + system, each process with its children): {per_report}")
     lat = latencies(sent, poll.committed)
     out.append(f"{tag}: latency under the burst p50 {percentile(lat, 0.5):.2f} s, p99 {percentile(lat, 0.99):.2f} s")
 

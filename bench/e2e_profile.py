@@ -75,7 +75,7 @@ def profile(reports: int, customers: int, batch: int) -> None:
                 print(f"decided {reports} reports {how}: {reports / elapsed:.0f} reports/s,"
                       f" {statements[0] / reports:.1f} SQL statements per report")  # fmt: skip
                 stats = pstats.Stats(profiler).sort_stats("tottime")
-                stats.print_stats(20)
+                stats.sort_stats("cumtime").print_stats("work/main", 45)
 
         asyncio.run(decide())
     finally:

@@ -197,9 +197,13 @@ async def reported_before(conn: AsyncConnection, case_id: str, reporter: str | N
     """True when the reporter already has more than `allowed` reports in the case (one receipt per reporter)."""
     if not reporter:
         return True
-    rows = await conn.execute(select(case_reports.c.report).where(case_reports.c.case_id == case_id))
-    count = sum(1 for r in rows if (r.report.get("reporter") or "").lower() == reporter.lower())
-    return count > allowed
+    count = await conn.scalar(  # counted by the database: a case of thousands of reports is not read back
+        select(func.count()).where(
+            case_reports.c.case_id == case_id,
+            func.lower(case_reports.c.report["reporter"].as_string()) == reporter.lower(),
+        )
+    )
+    return int(count or 0) > allowed
 
 
 async def first_report(conn: AsyncConnection, case_id: str) -> AbuseReport | None:

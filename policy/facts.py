@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -72,15 +72,24 @@ def effective_kind(report: AbuseReport, trust: TrustConfig) -> str:
 
 
 async def _url_check(
-    conn: AsyncConnection, report: AbuseReport, at: datetime, customer_id: str, resolver: Resolver
+    conn: AsyncConnection,
+    report: AbuseReport,
+    at: datetime,
+    customer_id: str,
+    resolver: Resolver,
+    held: Collection[str] = (),
 ) -> EvidenceCheck | None:
+    """Does a reported URL point at the customer's services? `held`: the report's indicators already found to be
+    the customer's at that time (an address URL among them needs no second lookup)."""
     hosts = sorted(set(url_hosts(report.urls)))[:20]
     if not hosts:
         return None
     for host in hosts:
         try:
-            ipaddress.ip_address(host.strip("[]"))
-            addresses = [host.strip("[]")]
+            address = ipaddress.ip_address(host.strip("[]")).compressed
+            if address in held:
+                return EvidenceCheck("url-on-our-resource", True, f"{host} is {address}, the customer's")
+            addresses = [address]
             how = "is"
         except ValueError:
             configured = await inventory.lookup(conn, domains=[host], at=at)
@@ -248,7 +257,7 @@ async def gather(
         c
         for c in (
             received_check(report, [m.indicator for m in mine]),
-            await _url_check(conn, report, at, customer_id, resolver),
+            await _url_check(conn, report, at, customer_id, resolver, {m.indicator for m in mine}),
         )
         if c is not None
     ]

@@ -129,6 +129,7 @@ FROM {{probes}} p CROSS JOIN resources r ON {{on}} JOIN services s ON s.id = r.s
 _PG_SQL = f"""SELECT p.qidx, m.* FROM unnest({{casts}}) AS p({{names}}) CROSS JOIN LATERAL (
 SELECT r.service_id, s.customer_id, r.type, r.value, r.prefix_len
 FROM resources r JOIN services s ON s.id = r.service_id WHERE {{on}} AND {_VALID} OFFSET 0) m"""
+_INLINE_PARAMETERS = 900  # SQLite: probes bound inline up to this many parameters (its oldest limit is 999)
 _ADDR_ON = "r.addr_family = p.fam AND r.prefix_len = p.plen AND r.range_start = p.pkey"  # ix_resources_range
 _NAME_ON = "r.type = p.rtype AND r.value = p.name"  # ix_resources_type_value
 
@@ -138,8 +139,10 @@ async def _matches(conn: AsyncConnection, probe: Probe, on: str, data: dict[str,
 
     PostgreSQL: the probes are arrays unnest()ed in the FROM clause (one parameter per column, whatever the batch),
     and a LATERAL subquery with OFFSET 0 (not flattened) makes each probe a parametrised index scan; a hash join
-    would read every network. SQLite: a temporary table (per connection, outside the main database's locks) and
-    CROSS JOIN, which in SQLite keeps the probes as the outer loop (without statistics it would scan resources).
+    would read every network. SQLite: the probes inline in a VALUES common table expression when they fit in
+    `_INLINE_PARAMETERS` (one statement: the usual report), else a temporary table (per connection, outside the
+    main database's locks); then CROSS JOIN, which in SQLite keeps the probes as the outer loop (without
+    statistics it would scan resources).
     """
     if not data["qidx"]:
         return []
@@ -151,14 +154,17 @@ async def _matches(conn: AsyncConnection, probe: Probe, on: str, data: dict[str,
         return list(await conn.execute(stmt, data))
     to_db = _sqlite_time(conn)
     data = data | {"qat": [to_db(t) for t in data["qat"]]}
+    rows = list(zip(*(data[n] for n in names), strict=True))
+    if len(rows) * len(names) <= _INLINE_PARAMETERS:  # the usual report: one statement, the probes inline
+        marks = ", ".join(["(" + ", ".join("?" for _ in names) + ")"] * len(rows))
+        sql = f"WITH p({', '.join(names)}) AS (VALUES {marks}) " + _SQLITE_SQL.format(probes="p", on=on)
+        return list(await conn.exec_driver_sql(sql, tuple(v for row in rows for v in row)))
     await conn.exec_driver_sql(
         f"CREATE TEMP TABLE IF NOT EXISTS {table} ({', '.join(f'{n} {t}' for n, t, _ in columns)})"
     )
     await conn.exec_driver_sql(f"DELETE FROM {table}")
     marks = ", ".join("?" for _ in names)
-    await conn.exec_driver_sql(
-        f"INSERT INTO {table} VALUES ({marks})", list(zip(*(data[n] for n in names), strict=True))
-    )
+    await conn.exec_driver_sql(f"INSERT INTO {table} VALUES ({marks})", rows)
     found = list(await conn.execute(text(_SQLITE_SQL.format(probes=table, on=on))))
     await conn.exec_driver_sql(f"DELETE FROM {table}")
     return found
