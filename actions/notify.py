@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from actions.mailer import Mailer
 from actions.render import render, wire_bytes
 from actions.tables import mail_outbox
-from core.db import upsert
+from core.db import insert_new
 from core.errors import ContractError, PermanentError
 from core.messages import ActionFailed, Message, NotificationSent, Publish, SendNotification, utcnow
 from core.settings import NotifyConfig
@@ -86,11 +86,15 @@ class NotifyWorker:
             "state": "pending",
             "attempts": 0,
             "created_at": now,
-            "next_attempt_at": now,
+            "next_attempt_at": now + CLAIM_LEASE,  # stored claimed by this attempt: due again if it dies first
         }
         async with self.engine.begin() as conn:
-            await upsert(conn, mail_outbox, [row], ["command_id"], update=False)
-        await self.send_due(command_id=message.message_id)
+            row_id = await insert_new(conn, mail_outbox, row, ["command_id"])
+        if row_id is None:  # a command delivered again: its row keeps its own state and schedule
+            await self.send_due(command_id=message.message_id)
+            return
+        async with self._send_lock:
+            await self._attempt(row | {"id": row_id}, now)
 
     async def send_due(self, *, command_id: str | None = None, limit: int = 50) -> int:
         """Send pending mails whose time has come; returns how many were sent."""

@@ -81,26 +81,36 @@ def create_engine(url: str) -> AsyncEngine:
     return create_async_engine(full, pool_pre_ping=True, pool_size=14, max_overflow=6)
 
 
+def _insert(conn: AsyncConnection, table: Table) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT."""
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table)
+    raise ConfigError(f"unsupported database {dialect}")  # pragma: no cover - only the two supported backends
+
+
 async def upsert(
     conn: AsyncConnection, table: Table, rows: list[dict[str, Any]], keys: list[str], *, update: bool = True
 ) -> None:
     """Insert rows; on a key conflict update the other columns (or leave the row when update=False)."""
     if not rows:
         return
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        stmt: Any = pg_insert(table)
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        stmt = sqlite_insert(table)
-    else:  # pragma: no cover - only the two supported backends
-        raise ConfigError(f"unsupported database {dialect}")
+    stmt = _insert(conn, table)
     columns = [c for c in rows[0] if c not in keys]
     if update and columns:
         stmt = stmt.on_conflict_do_update(index_elements=keys, set_={c: getattr(stmt.excluded, c) for c in columns})
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=keys)
     await conn.execute(stmt, rows)
+
+
+async def insert_new(conn: AsyncConnection, table: Table, row: dict[str, Any], keys: list[str]) -> Any | None:
+    """Insert a row unless one with the same keys exists: its primary key when inserted, else None."""
+    stmt = _insert(conn, table).values(row).on_conflict_do_nothing(index_elements=keys)
+    return await conn.scalar(stmt.returning(*table.primary_key.columns))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -12,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from actions.mailer import SmtpMailer
-from actions.notify import NotifyWorker
+from actions.notify import CLAIM_LEASE, NotifyWorker
 from actions.signing import DkimSigner
 from actions.tables import mail_outbox
 from core.action_settings import DkimConfig
@@ -148,3 +149,29 @@ async def test_starttls_and_auth_from_the_relay_url(engine: AsyncEngine, tmp_pat
         await h.worker.handle(command())
     assert sink.logins == ["desk"] and len(sink.handler.received) == 1
     assert [type(m) for m in h.published] == [NotificationSent]
+
+
+class CrashingMailer:
+    """A mailer whose worker is stopped mid-send (a handler timeout, a shutdown)."""
+
+    async def send(self, raw: bytes, sender: str, recipient: str) -> None:
+        raise asyncio.CancelledError
+
+
+async def test_a_mail_stored_by_a_worker_stopped_mid_send_goes_once_its_claim_lapses(engine: AsyncEngine) -> None:
+    clock = Clock()
+    crashed = NotifyWorker(engine, CrashingMailer(), NotifyConfig(from_address="abuse@hosting.example"), _drop, clock)
+    with pytest.raises(asyncio.CancelledError):
+        await crashed.handle(command())
+    with Sink() as sink:
+        h = Harness(engine, f"smtp://127.0.0.1:{sink.port}", clock)
+        assert await h.worker.send_due() == 0  # still claimed by the attempt that was stopped
+        clock.now += CLAIM_LEASE + timedelta(seconds=1)
+        assert await h.worker.send_due() == 1
+        assert await h.worker.send_due() == 0
+    assert len(sink.handler.received) == 1
+    assert (await h.row())["state"] == "sent"
+
+
+async def _drop(message: Message) -> None:
+    return None
