@@ -15,6 +15,8 @@ from typing import Any
 
 from sqlalchemy import event
 
+PROJECT = str(Path(__file__).resolve().parents[1])
+
 
 def profile(reports: int, customers: int, batch: int) -> None:
     """Parse `reports` complaints, then decide them on a fresh SQLite file: one by one (`batch` 0) with
@@ -74,8 +76,7 @@ def profile(reports: int, customers: int, batch: int) -> None:
                 how = f"{batch} per transaction" if batch else "one by one"
                 print(f"decided {reports} reports {how}: {reports / elapsed:.0f} reports/s,"
                       f" {statements[0] / reports:.1f} SQL statements per report")  # fmt: skip
-                stats = pstats.Stats(profiler).sort_stats("tottime")
-                stats.sort_stats("cumtime").print_stats("work/main", 45)
+                pstats.Stats(profiler).sort_stats("cumtime").print_stats(PROJECT, 45)  # the project's own functions
 
         asyncio.run(decide())
     finally:

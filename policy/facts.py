@@ -253,11 +253,12 @@ async def gather(
             )
             or 0
         )
+    held = {m.indicator for m in mine}  # the indicators found to be the customer's
     evidence = [
         c
         for c in (
-            received_check(report, [m.indicator for m in mine]),
-            await _url_check(conn, report, at, customer_id, resolver, {m.indicator for m in mine}),
+            received_check(report, held),
+            await _url_check(conn, report, at, customer_id, resolver, held),
         )
         if c is not None
     ]

@@ -155,15 +155,15 @@ async def _matches(conn: AsyncConnection, probe: Probe, on: str, data: dict[str,
     to_db = _sqlite_time(conn)
     data = data | {"qat": [to_db(t) for t in data["qat"]]}
     rows = list(zip(*(data[n] for n in names), strict=True))
+    marks = ", ".join("?" for _ in names)
     if len(rows) * len(names) <= _INLINE_PARAMETERS:  # the usual report: one statement, the probes inline
-        marks = ", ".join(["(" + ", ".join("?" for _ in names) + ")"] * len(rows))
-        sql = f"WITH p({', '.join(names)}) AS (VALUES {marks}) " + _SQLITE_SQL.format(probes="p", on=on)
+        values = ", ".join([f"({marks})"] * len(rows))
+        sql = f"WITH p({', '.join(names)}) AS (VALUES {values}) " + _SQLITE_SQL.format(probes="p", on=on)
         return list(await conn.exec_driver_sql(sql, tuple(v for row in rows for v in row)))
     await conn.exec_driver_sql(
         f"CREATE TEMP TABLE IF NOT EXISTS {table} ({', '.join(f'{n} {t}' for n, t, _ in columns)})"
     )
     await conn.exec_driver_sql(f"DELETE FROM {table}")
-    marks = ", ".join("?" for _ in names)
     await conn.exec_driver_sql(f"INSERT INTO {table} VALUES ({marks})", rows)
     found = list(await conn.execute(text(_SQLITE_SQL.format(probes=table, on=on))))
     await conn.exec_driver_sql(f"DELETE FROM {table}")
