@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -33,15 +32,11 @@ from subprocess import DEVNULL
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests.conftest import free_port
+
 SENDERS = 200
 LIMIT = 60
 PG_ADMIN = os.environ.get("ABUSE_DESK_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def inventory() -> dict[str, list[dict[str, str]]]:

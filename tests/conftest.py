@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import secrets
 import socket
 import uuid
@@ -109,10 +110,33 @@ def require_service(name: str, host: str, port: int) -> None:
         pytest.fail(f"{name} is not reachable on {host}:{port}: start it (see README, 'Tests')", pytrace=False)
 
 
+_HANDED_OUT: set[int] = set()
+
+
+def _ephemeral_low() -> int:
+    """The first port the kernel may give an outgoing connection (Linux's default when it cannot be read)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port nothing listens on, below the ephemeral range: an outgoing connection cannot take it before the test
+    binds it (a port the kernel chose with bind(0) can be, and was: 'Address already in use' in CI)."""
+    low = _ephemeral_low()
+    for _ in range(2000):
+        port = random.randrange(10000, max(low, 10001))
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise RuntimeError(f"no free port below {low} on 127.0.0.1")
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -11,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from abuse_desk.cli import app
+from tests.conftest import free_port
 
 
 class _Starting(BaseHTTPRequestHandler):
@@ -44,12 +44,6 @@ def starting_server() -> Iterator[str]:
         server.server_close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_without_wait_a_starting_process_is_not_ready(starting_server: str) -> None:
     result = CliRunner().invoke(app, ["health", "--url", starting_server])
     assert result.exit_code == 1 and _Starting.seen == 1
@@ -62,6 +56,6 @@ def test_wait_asks_again_until_ready(starting_server: str) -> None:
 
 
 def test_wait_gives_up_when_nothing_answers() -> None:
-    url = f"http://127.0.0.1:{_free_port()}/healthz"
+    url = f"http://127.0.0.1:{free_port()}/healthz"
     result = CliRunner().invoke(app, ["health", "--url", url, "--wait", "1"])
     assert result.exit_code == 1 and "nothing answers" in result.output
