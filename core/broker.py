@@ -37,6 +37,8 @@ from core.topology import (
 
 log = structlog.get_logger("core.broker")
 
+BIG_BODY = 1 << 20  # bytes: a message body this large is decoded in a thread
+
 Handler = Callable[[Message], Awaitable[None]]
 
 
@@ -189,7 +191,8 @@ class Broker:
         self, spec: QueueSpec, incoming: AbstractIncomingMessage, handler: Handler, delay: float, limit: float
     ) -> None:
         try:
-            message = decode_message(incoming.body)
+            body = incoming.body  # a bulk report's is tens of MB: decoded off the loop, heartbeats and others go on
+            message = await asyncio.to_thread(decode_message, body) if len(body) > BIG_BODY else decode_message(body)
         except ContractError as exc:
             log.error("broker.poison_message", queue=spec.name, error=str(exc), message_id=incoming.message_id)
             await self._settle(spec, incoming, str(exc), 1, redelivery.REJECTED)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager, nullcontext
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -32,7 +32,8 @@ _UNPUBLISHED = (
 )
 
 PARALLEL = 8  # PostgreSQL: reports decided at once per process (each holds a pooled connection)
-BULK_TURN = 10  # SQLite: customers of a bulk report per turn of the writer (the others wait one short transaction)
+BULK_TURN = 10  # customers of a bulk report per transaction (an ordinary report waits one short transaction at most)
+BULK_WAIT = 1.0  # seconds a bulk report's next step waits for ordinary reports to be decided, at most
 
 
 @dataclass
@@ -49,8 +50,10 @@ class PolicyWorker:
     PostgreSQL: several reports at once (the transaction locks the customers it decides, in one order, as
     replicas do). SQLite (one writer): the process's writes take turns on one lock; small reports that wait
     for it are decided together in one transaction, in order of arrival, each acked only after that commit (a
-    batch that fails is decided again one by one, so one bad report fails alone); a bulk report is split
-    without the lock and takes it per `BULK_TURN` customers, so ordinary reports are decided between.
+    batch that fails is decided again one by one, so one bad report fails alone). A bulk report (more
+    incidents than `policy.group_batch`) goes in steps, each once no ordinary report is being decided (see
+    `_turn`): its split asks the inventory in chunks, its decisions go `BULK_TURN` customers per transaction,
+    so a 100,000-row feed does not hold the complaints behind it for the minute it takes.
     """
 
     def __init__(
@@ -71,6 +74,9 @@ class PolicyWorker:
         self._writer = asyncio.Lock()  # SQLite: one write transaction of this worker at a time
         self._running = asyncio.Semaphore(PARALLEL)  # PostgreSQL: bounded by the connection pool
         self._waiting: list[_Waiting] = []
+        self._ordinary = 0  # ordinary reports being decided or waiting; a bulk report steps in when none is
+        self._quiet = asyncio.Event()
+        self._quiet.set()
         self._drain_lock = asyncio.Lock()
         self._next_drain: asyncio.Future[int] | None = None
         self._draining: set[asyncio.Future[int]] = set()  # strong references to the drains started by drain_soon
@@ -80,25 +86,34 @@ class PolicyWorker:
         if not isinstance(message, ReportParsed):
             raise ContractError(f"policy.reports got {message.type}")
         report = message.report
-        if self.parallel:
-            async with self._running:
-                decided = await self._one(report)
-        elif len(incidents_of(report)) > self.settings.policy.group_batch:  # a bulk report: its own batches
+        if len(incidents_of(report)) > self.settings.policy.group_batch:  # a bulk report: in turns, after the others
             batch = min(self.settings.policy.group_batch, BULK_TURN)
-            turn = self._turn
             decided = await bulk_arrived(
-                self.engine, report, self.settings, self.clock(), resolver=self.resolver, turn=turn, batch=batch
+                self.engine, report, self.settings, self.clock(), resolver=self.resolver, turn=self._turn, batch=batch
             )
         else:
-            decided = await self._batched(report)
+            self._ordinary += 1
+            self._quiet.clear()
+            try:
+                decided = await (self._one(report) if self.parallel else self._batched(report))
+            finally:
+                self._ordinary -= 1
+                if not self._ordinary:
+                    self._quiet.set()
         log.info("policy.decided", case_ids=decided[:20], cases=len(decided))
         self.drain_soon()
 
     async def _one(self, report: AbuseReport) -> list[str]:
         return await report_arrived(self.engine, report, self.settings, self.clock(), resolver=self.resolver)
 
-    def _turn(self) -> AbstractAsyncContextManager[object]:
-        return self._writer
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """A bulk report's next step: once no ordinary report is being decided (or after `BULK_WAIT` seconds, so a
+        steady stream cannot starve it), then, on SQLite, the writer lock."""
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self._quiet.wait(), BULK_WAIT)
+        async with self._writer if not self.parallel else nullcontext():
+            yield
 
     async def _batched(self, report: AbuseReport) -> list[str]:
         """Wait for the writer; whoever holds it decides what waits (up to `group_batch`, oldest first)."""

@@ -51,8 +51,30 @@ class Split:
         return len(self.groups) == 1 and self.not_ours == 0
 
 
+LOOKUP_TURN = 5000  # a bulk report's inventory queries asked per turn (the others wait one short read)
+
+
 async def split(conn: AsyncConnection, report: AbuseReport, now: datetime) -> Split:
     """Map every incident to the customer that held it at the incident's own time (one batch lookup), and group."""
+    items, queries, owners = _queries(report, now)
+    found = await inventory.lookup_batch(conn, queries) if queries else []
+    return _grouped(report, items, owners, found)
+
+
+async def split_in_turns(
+    engine: AsyncEngine, report: AbuseReport, now: datetime, turn: Callable[[], AbstractAsyncContextManager[object]]
+) -> Split:
+    """`split` for a bulk report: its queries asked `LOOKUP_TURN` at a time, each read in its own turn."""
+    items, queries, owners = _queries(report, now)
+    found: list[list[inventory.Match]] = []
+    for chunk in batches(queries, LOOKUP_TURN):
+        async with turn(), engine.begin() as conn:  # reads only (SQLite: the lookup's own temporary table)
+            found += await inventory.lookup_batch(conn, chunk)
+    return _grouped(report, items, owners, found)
+
+
+def _queries(report: AbuseReport, now: datetime) -> tuple[list[Incident], list[inventory.Query], list[int]]:
+    """The report's incidents, what to ask the inventory about them, and which incident asked each query."""
     items = incidents_of(report)
     fallback = facts_mod.incident_time(report, now)
     queries: list[inventory.Query] = []
@@ -62,7 +84,13 @@ async def split(conn: AsyncConnection, report: AbuseReport, now: datetime) -> Sp
         for kind, value in lookups(incident):
             queries.append(inventory.Query(kind, value, at))  # type: ignore[arg-type]
             owners.append(n)
-    found = await inventory.lookup_batch(conn, queries) if queries else []
+    return items, queries, owners
+
+
+def _grouped(
+    report: AbuseReport, items: list[Incident], owners: list[int], found: Sequence[list[inventory.Match]]
+) -> Split:
+    """Each incident to the customer its most specific match names, grouped by (customer, category)."""
     owner_of: dict[int, str] = {}
     matched: dict[int, list[inventory.Match]] = {}
     for n, matches in zip(owners, found, strict=True):
@@ -135,17 +163,17 @@ async def bulk_arrived(
 ) -> list[str]:
     """`report_arrived` for a report that names many customers, when its writes share a writer with others.
 
-    Each write transaction is entered with `turn` (e.g. an SQLite process's writer lock), so other reports are
-    decided between its batches; the split (a read of the inventory, long for a big feed) holds no turn. Each
-    batch (`batch` customers, default `policy.group_batch`) skips the customers already decided, read again in
-    its own transaction: a redelivered report neither repeats nor loses a decision.
+    Every transaction, its reads of the inventory included, is entered with `turn` (e.g. one that waits while
+    ordinary reports are decided, then takes an SQLite process's writer lock), so other reports are decided
+    between its steps: the split asks `LOOKUP_TURN` queries per turn, the decisions go `batch` customers
+    (default `policy.group_batch`) per transaction. Each batch skips the customers already decided, read again
+    in its own transaction: a redelivered report neither repeats nor loses a decision.
     """
     async with turn(), engine.begin() as conn:
         threaded = await attach_reply(Unit(conn, settings, now), report)
         if threaded is not None:
             return [threaded]
-    async with engine.begin() as conn:  # reads only (the inventory; SQLite: its own temporary table)
-        parts = await split(conn, report, now)
+    parts = await split_in_turns(engine, report, now, turn)
     decided: dict[tuple[str | None, str], str] = {}
     for chunk in [*batches(parts.groups, batch or settings.policy.group_batch), []]:
         async with turn(), engine.begin() as conn:
