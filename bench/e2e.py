@@ -265,6 +265,12 @@ def mixed(b: Bench, args: argparse.Namespace, out: list[str]) -> None:
     out.append(f"{tag}: {len(lat)}/{n} ordinary complaints at {args.rate:.0f}/s behind it: latency"
                f" p50 {percentile(lat, 0.5):.2f} s, p99 {percentile(lat, 0.99):.2f} s (goal < 2 s),"
                f" max {max(lat, default=float('nan')):.2f} s")  # fmt: skip
+    windows: dict[int, list[float]] = {}
+    for rid, at in sent.accepted.items():
+        if rid in poll.committed:
+            windows.setdefault(int((at - sent.started) // 5), []).append(poll.committed[rid] - at)
+    by_window = ", ".join(f"{5 * w}-{5 * w + 5} s {percentile(v, 0.99):.2f}" for w, v in sorted(windows.items()))
+    out.append(f"{tag}: p99 of the ordinary ones by when they were sent (5-second windows): {by_window}")
 
 
 def run_once(database: str, args: argparse.Namespace) -> list[str]:
