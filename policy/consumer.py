@@ -34,6 +34,7 @@ _UNPUBLISHED = (
 PARALLEL = 8  # PostgreSQL: reports decided at once per process (each holds a pooled connection)
 BULK_TURN = 10  # customers of a bulk report per transaction (an ordinary report waits one short transaction at most)
 BULK_WAIT = 1.0  # seconds a bulk report's next step waits for ordinary reports to be decided, at most
+BULK_GRACE = 0.02  # seconds without an ordinary report before a bulk report's step goes
 
 
 @dataclass
@@ -76,6 +77,7 @@ class PolicyWorker:
         self._waiting: list[_Waiting] = []
         self._ordinary = 0  # ordinary reports being decided or waiting; a bulk report steps in when none is
         self._quiet = asyncio.Event()
+        self._last_ordinary = 0.0  # loop time an ordinary report was last decided
         self._quiet.set()
         self._drain_lock = asyncio.Lock()
         self._next_drain: asyncio.Future[int] | None = None
@@ -98,6 +100,7 @@ class PolicyWorker:
                 decided = await (self._one(report) if self.parallel else self._batched(report))
             finally:
                 self._ordinary -= 1
+                self._last_ordinary = asyncio.get_running_loop().time()
                 if not self._ordinary:
                     self._quiet.set()
         log.info("policy.decided", case_ids=decided[:20], cases=len(decided))
@@ -108,10 +111,18 @@ class PolicyWorker:
 
     @asynccontextmanager
     async def _turn(self) -> AsyncIterator[None]:
-        """A bulk report's next step: once no ordinary report is being decided (or after `BULK_WAIT` seconds, so a
-        steady stream cannot starve it), then, on SQLite, the writer lock."""
-        with suppress(TimeoutError):
-            await asyncio.wait_for(self._quiet.wait(), BULK_WAIT)
+        """A bulk report's next step: once no ordinary report has been decided or waiting for `BULK_GRACE` seconds
+        (the broker's next deliveries come right after the acks of a batch), or after `BULK_WAIT` seconds, so a
+        steady stream cannot starve it; then, on SQLite, the writer lock."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + BULK_WAIT
+        while (left := deadline - loop.time()) > 0:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._quiet.wait(), left)
+            idle = loop.time() - self._last_ordinary
+            if self._quiet.is_set() and idle >= BULK_GRACE:
+                break
+            await asyncio.sleep(min(BULK_GRACE - idle, deadline - loop.time()) if self._quiet.is_set() else 0)
         async with self._writer if not self.parallel else nullcontext():
             yield
 
