@@ -11,7 +11,7 @@ import aiormq
 import pytest
 
 from core import redelivery
-from core.broker import Broker
+from core.broker import BIG_BODY, Broker
 from core.messages import Message, ReportParsed
 from core.report import AbuseReport
 from core.settings import Settings
@@ -52,6 +52,22 @@ async def test_handler_success_acks_and_leaves_the_queues_idle(broker: Broker) -
 
 async def _nonempty(value: list[str]) -> bool:
     return bool(value)
+
+
+async def test_a_body_over_a_megabyte_is_decoded_whole_and_acked(broker: Broker) -> None:
+    seen: list[Message] = []
+
+    async def handler(message: Message) -> None:
+        seen.append(message)
+
+    await broker.consume("policy.reports", handler)
+    urls = [f"http://host{n}.example/{'x' * 200}" for n in range(6000)]  # ~1.3 MB: decoded in a thread
+    sent = ReportParsed(report_id="big", report=AbuseReport(report_id="big", urls=urls))
+    assert len(sent.to_bytes()) > BIG_BODY
+    await broker.publish(sent)
+    await until(lambda: _nonempty(seen))  # type: ignore[arg-type]
+    await broker.idle(timeout=10)
+    assert seen == [sent] and await counts(broker) == (0, 0, 0)
 
 
 async def test_poison_message_goes_to_dead_queue_at_once_with_the_reason(settings: Settings, broker: Broker) -> None:
