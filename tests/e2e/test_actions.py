@@ -123,7 +123,8 @@ def test_webhook_suspension_is_signed_called_once_enforced_on_mail_and_lifted(de
 
     # The account is suspended: Postfix is told to refuse its mailbox's outgoing mail.
     refused = "550 5.7.1 outgoing mail from cx5.example has been suspended"
-    assert desk.policy_service([rcpt(1, "shop@cx5.example")]) == [refused]
+    # In force within [outbound] suspension_cache_seconds (1 s) of the ledger row opening.
+    wait(lambda: desk.policy_service([rcpt(1, "shop@cx5.example")]) == [refused], timeout=5.0)
 
     desk.cli(
         "cases",
@@ -138,7 +139,8 @@ def test_webhook_suspension_is_signed_called_once_enforced_on_mail_and_lifted(de
     assert webhook.suspended == set()
     wait(lambda: not [r for r in desk.ledger() if r["case_id"] == case["id"]])
     assert {r["state"] for r in desk.suspensions() if r["case_id"] == case["id"]} == {"lifted"}
-    assert desk.policy_service([rcpt(2, "shop@cx5.example")]) == ["DUNNO"]
+    # Lifted: in force within the same second.
+    wait(lambda: desk.policy_service([rcpt(2, "shop@cx5.example")]) == ["DUNNO"], timeout=5.0)
     notice = desk.wait_mails(lambda m: m["To"] == "dan@cx5.example" and "levée" in m["Subject"])[0]
     assert "identity documents received" in body(notice)  # the text for the customer
     assert "ticket 4711" not in body(notice)  # the audit note stays in the audit trail
