@@ -31,6 +31,10 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.packages import ensure_debian_package  # noqa: E402
+
 AMQP_URL = os.environ.get("ABUSE_DESK_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 SENDER, RECIPIENT = "bench@example.org", "abuse@localhost"
 
@@ -117,16 +121,9 @@ def wait_port(port: int, timeout: float = 60.0, log: Path | None = None) -> None
 
 
 def ensure_postfix() -> None:
-    if shutil.which("smtp-source") and shutil.which("postfix"):
-        return
-    print("installing Debian's postfix (smtp-source is in it)...", flush=True)
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    subprocess.run(
-        ["debconf-set-selections"], input=b"postfix postfix/main_mailer_type select No configuration\n", check=False
-    )
-    subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "postfix"], env=env, check=True)
-    if not shutil.which("smtp-source"):
-        raise SystemExit("smtp-source is still missing after installing postfix")
+    """smtp-source (the client) and postfix (the anchor): both in Debian's postfix package."""
+    ensure_debian_package("postfix", ("smtp-source",), "postfix postfix/main_mailer_type select No configuration\n")
+    ensure_debian_package("postfix", ("postfix",))
 
 
 @contextmanager
@@ -260,9 +257,7 @@ def main() -> None:
     med = {name: statistics.median(r) for name, r in rates.items()}
     print("median: " + "  ".join(f"{name} {rate:.0f}/s" for name, rate in med.items()))
     for name in [n for n in ports if n.startswith("abuse-desk")]:
-        print(
-            f"{name}: {name}/postfix {med[name] / med['postfix']:.2f}x  {name}/bare {med[name] / med['bare']:.2f}x"
-        )
+        print(f"{name}: {name}/postfix {med[name] / med['postfix']:.2f}x  {name}/bare {med[name] / med['bare']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -32,6 +31,7 @@ from subprocess import DEVNULL
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.packages import ensure_debian_package
 from tests.conftest import free_port
 
 SENDERS = 200
@@ -184,10 +184,7 @@ async def run(*argv: str) -> None:
 
 
 async def run_postfwd(scratch: Path, args: argparse.Namespace) -> None:
-    binary = shutil.which("postfwd") or shutil.which("postfwd2")
-    if binary is None:
-        print("postfwd    (not installed: apt-get install postfwd)", flush=True)
-        return
+    binary = ensure_debian_package("postfwd", ("postfwd", "postfwd2"))
     rules = scratch / "postfwd.cf"
     rules.write_text(
         "id=RCPT_RATE; protocol_state==RCPT; sasl_username=~.+; "
