@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python bench/e2e.py [--database sqlite,postgresql] [--customers 500] [--reports 3000]
                                      [--clients 8] [--rate 50] [--paced-seconds 20] [--bulk-rows 100000]
-                                     [--mixed-seconds 30] [--skip-bulk] [--keep]
+                                     [--mixed-seconds 30] [--skip-bulk] [--policy-replicas 1] [--keep]
        .venv/bin/python bench/e2e.py --profile [--reports 300] [--batch 1]   (in-process, no broker)
 
 `sqlite`: the real `abuse-desk run` (one process) on its own SQLite file. `postgresql`: the components as separate
@@ -159,11 +159,13 @@ def open_bench(database: str, args: argparse.Namespace) -> Bench:
         b.desk.start()
         return b
     metrics = {}
-    for name in COMPONENTS:
+    replicas = [f"policy-{i}" for i in range(2, args.policy_replicas + 1)]  # more copies of `serve policy`
+    for name in (*COMPONENTS, *replicas):
         metrics[name] = free_port()
         penv = b.desk.env | {"ABUSE_DESK_METRICS_LISTEN": f"127.0.0.1:{metrics[name]}"}
         log = open(scratch / f"{name}.log", "wb")  # kept open for the process's life
-        b.procs[name] = subprocess.Popen([SCRIPT, "serve", name], cwd=scratch, env=penv, stdout=log, stderr=log)
+        command = [SCRIPT, "serve", name.partition("-")[0]]
+        b.procs[name] = subprocess.Popen(command, cwd=scratch, env=penv, stdout=log, stderr=log)
     deadline = time.monotonic() + 90
     for name, port in metrics.items():
         while True:
@@ -302,6 +304,7 @@ def main() -> None:
     parser.add_argument("--bulk-rows", type=int, default=100_000)
     parser.add_argument("--mixed-seconds", type=float, default=30.0)
     parser.add_argument("--skip-bulk", action="store_true")
+    parser.add_argument("--policy-replicas", type=int, default=1, help="postgresql: `serve policy` processes")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for each phase's decisions")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directories")
     parser.add_argument("--profile", action="store_true", help="in-process policy under cProfile, SQL counted")
