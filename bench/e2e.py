@@ -159,13 +159,13 @@ def open_bench(database: str, args: argparse.Namespace) -> Bench:
         b.desk.start()
         return b
     metrics = {}
-    replicas = [f"policy-{i}" for i in range(2, args.policy_replicas + 1)]  # more copies of `serve policy`
-    for name in (*COMPONENTS, *replicas):
+    processes = {name: name for name in COMPONENTS}  # process name -> the component it serves
+    processes |= {f"policy-{i}": "policy" for i in range(2, args.policy_replicas + 1)}  # more `serve policy`
+    for name, component in processes.items():
         metrics[name] = free_port()
         penv = b.desk.env | {"ABUSE_DESK_METRICS_LISTEN": f"127.0.0.1:{metrics[name]}"}
         log = open(scratch / f"{name}.log", "wb")  # kept open for the process's life
-        command = [SCRIPT, "serve", name.partition("-")[0]]
-        b.procs[name] = subprocess.Popen(command, cwd=scratch, env=penv, stdout=log, stderr=log)
+        b.procs[name] = subprocess.Popen([SCRIPT, "serve", component], cwd=scratch, env=penv, stdout=log, stderr=log)
     deadline = time.monotonic() + 90
     for name, port in metrics.items():
         while True:

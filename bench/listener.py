@@ -122,8 +122,8 @@ def wait_port(port: int, timeout: float = 60.0, log: Path | None = None) -> None
 
 def ensure_postfix() -> None:
     """smtp-source (the client) and postfix (the anchor): both in Debian's postfix package."""
-    ensure_debian_package("postfix", ("smtp-source",), "postfix postfix/main_mailer_type select No configuration\n")
-    ensure_debian_package("postfix", ("postfix",))
+    for binary in ("smtp-source", "postfix"):
+        ensure_debian_package("postfix", binary, "postfix postfix/main_mailer_type select No configuration\n")
 
 
 @contextmanager

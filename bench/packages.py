@@ -7,17 +7,17 @@ import shutil
 import subprocess
 
 
-def ensure_debian_package(package: str, binaries: tuple[str, ...], preseed: str = "") -> str:
-    """The path of the first of `binaries` on the PATH, installing `package` first when none is there."""
-    found = next((path for path in map(shutil.which, binaries) if path), None)
+def ensure_debian_package(package: str, binary: str, preseed: str = "") -> str:
+    """The path of `binary` on the PATH, installing `package` (with its debconf `preseed`) first when it is missing."""
+    found = shutil.which(binary)
     if found is not None:
         return found
-    print(f"installing Debian's {package} (for {binaries[0]})...", flush=True)
+    print(f"installing Debian's {package} (for {binary})...", flush=True)
     if preseed:
         subprocess.run(["debconf-set-selections"], input=preseed.encode(), check=False)
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", package], env=env, check=True)
-    found = next((path for path in map(shutil.which, binaries) if path), None)
+    found = shutil.which(binary)
     if found is None:
-        raise SystemExit(f"{binaries[0]} is still missing after installing {package}")
+        raise SystemExit(f"{binary} is still missing after installing {package}")
     return found

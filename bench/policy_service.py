@@ -184,7 +184,7 @@ async def run(*argv: str) -> None:
 
 
 async def run_postfwd(scratch: Path, args: argparse.Namespace) -> None:
-    binary = ensure_debian_package("postfwd", ("postfwd", "postfwd2"))
+    binary = ensure_debian_package("postfwd", "postfwd")  # the package links postfwd to postfwd2
     rules = scratch / "postfwd.cf"
     rules.write_text(
         "id=RCPT_RATE; protocol_state==RCPT; sasl_username=~.+; "
