@@ -107,7 +107,8 @@ class PolicyWorker:
         self.drain_soon()
 
     async def _one(self, report: AbuseReport) -> list[str]:
-        return await report_arrived(self.engine, report, self.settings, self.clock(), resolver=self.resolver)
+        async with self._running:  # PostgreSQL: no more decisions at once than the pool holds connections for
+            return await report_arrived(self.engine, report, self.settings, self.clock(), resolver=self.resolver)
 
     @asynccontextmanager
     async def _turn(self) -> AsyncIterator[None]:

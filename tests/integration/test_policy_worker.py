@@ -8,14 +8,14 @@ import asyncio
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import policy.intake
 from core.messages import Message, ReportParsed
 from core.report import AbuseReport
 from core.settings import Settings
-from policy.consumer import PolicyWorker
+from policy.consumer import PARALLEL, PolicyWorker
 from policy.deciding import decide_part
 from policy.resolve import StaticResolver
 from policy.tables import case_history, case_reports, cases, report_summaries
@@ -141,3 +141,34 @@ async def test_a_bulk_report_killed_between_its_batches_and_redelivered_decides_
         [summary] = (await conn.execute(select(report_summaries.c.case_ids))).scalars()
     assert per_customer == [("C1", 1), ("C2", 1), ("C3", 1)]
     assert len(set(summary)) == 3
+
+
+async def test_reports_delivered_at_once_hold_no_more_connections_than_the_worker_decides_at_once(
+    engine: AsyncEngine,  # noqa: F811
+    settings: Settings,
+) -> None:
+    """The broker hands over a whole prefetch (20) at once: PostgreSQL decides `PARALLEL` of them at a time, each on
+    its own pooled connection (the rest wait without one: a pool drained by waiting decisions would time out the
+    events and drains beside them); SQLite decides them in one batch, on one."""
+    held = peak = 0
+
+    def checkout(*_: Any) -> None:
+        nonlocal held, peak
+        held += 1
+        peak = max(peak, held)
+
+    def checkin(*_: Any) -> None:
+        nonlocal held
+        held -= 1
+
+    event.listen(engine.sync_engine.pool, "checkout", checkout)
+    event.listen(engine.sync_engine.pool, "checkin", checkin)
+    try:
+        ips = ["203.0.113.10", "192.0.2.33", "198.51.100.70"]
+        reports = [complaint(f"p{n}", ips[n % 3]) for n in range(20)]
+        assert await deliver(worker(engine, settings), reports) == [None] * 20
+    finally:
+        event.remove(engine.sync_engine.pool, "checkout", checkout)
+        event.remove(engine.sync_engine.pool, "checkin", checkin)
+    assert 1 <= peak <= PARALLEL + 1, peak  # + 1: the outbox drain after a commit
+    assert await count(engine, select(func.count()).select_from(report_summaries)) == 20
