@@ -3,7 +3,8 @@
 Usage: .venv/bin/python bench/e2e.py [--database sqlite,postgresql] [--customers 500] [--reports 3000]
                                      [--clients 8] [--rate 50] [--paced-seconds 20] [--bulk-rows 100000]
                                      [--mixed-seconds 30] [--skip-bulk] [--policy-replicas 1] [--keep]
-       .venv/bin/python bench/e2e.py --profile [--reports 300] [--batch 1]   (in-process, no broker)
+       .venv/bin/python bench/e2e.py --profile [--reports 300] [--batch 1] [--database postgresql] [--plain]
+                                     (in-process, no broker)
 
 `sqlite`: the real `abuse-desk run` (one process) on its own SQLite file. `postgresql`: the components as separate
 processes (`abuse-desk serve smtp|normalize|policy|scheduler|suspend|notify`) on a fresh database on
@@ -309,11 +310,13 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the scratch directories")
     parser.add_argument("--profile", action="store_true", help="in-process policy under cProfile, SQL counted")
     parser.add_argument("--batch", type=int, default=0, help="--profile: reports per transaction (0: one by one)")
+    parser.add_argument("--plain", action="store_true", help="--profile without cProfile: rate and CPU per report")
     args = parser.parse_args()
     if args.profile:
         from bench.e2e_profile import profile
 
-        profile(args.reports if args.reports != 3000 else 300, args.customers, args.batch)
+        database = args.database.split(",")[0].strip()  # --profile: the first one given (default sqlite)
+        profile(args.reports if args.reports != 3000 else 300, args.customers, args.batch, database, args.plain)
         return
     lines = [line for db in args.database.split(",") if db.strip() for line in run_once(db.strip(), args)]
     print("\n".join(["", "summary:", *lines]))

@@ -101,13 +101,21 @@ async def upsert(
     """Insert rows; on a key conflict update the other columns (or leave the row when update=False)."""
     if not rows:
         return
-    stmt = _insert(conn, table)
-    columns = [c for c in rows[0] if c not in keys]
-    if update and columns:
-        stmt = stmt.on_conflict_do_update(index_elements=keys, set_={c: getattr(stmt.excluded, c) for c in columns})
-    else:
-        stmt = stmt.on_conflict_do_nothing(index_elements=keys)
+    columns = tuple(c for c in rows[0] if c not in keys)
+    shape = (conn.dialect.name, table, tuple(keys), columns, update)
+    stmt = _UPSERTS.get(shape)
+    if stmt is None:  # built once per shape: the statement's expression and cache key are memoised on it
+        stmt = _insert(conn, table)
+        if update and columns:
+            excluded = stmt.excluded
+            stmt = stmt.on_conflict_do_update(index_elements=keys, set_={c: getattr(excluded, c) for c in columns})
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=keys)
+        _UPSERTS[shape] = stmt
     await conn.execute(stmt, rows)
+
+
+_UPSERTS: dict[tuple[str, Table, tuple[str, ...], tuple[str, ...], bool], Any] = {}
 
 
 async def insert_new(conn: AsyncConnection, table: Table, row: dict[str, Any], keys: list[str]) -> Any | None:

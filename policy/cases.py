@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.report import AbuseReport, Incident
@@ -16,6 +16,32 @@ from policy.case import Case
 from policy.tables import case_history, case_reports, cases, incidents
 
 INSERT_CHUNK = 500  # rows per multi-row INSERT: well under any database's bound-parameter limit
+
+# What every decision reads and writes, built once with bind parameters (no expression or cache key is built
+# again per decision: SQLAlchemy memoises both on the statement object); the values go with each execute().
+_LOAD = select(cases).where(cases.c.id == bindparam("case_id"))
+_ANSWERED = (
+    update(cases)
+    .where(cases.c.id == bindparam("case_id"), cases.c.answered_at.is_(None))
+    .values(answered_at=bindparam("at"))
+)
+_ATTACHED = (
+    select(cases.c.customer_id, cases.c.category, cases.c.id)
+    .select_from(case_reports.join(cases, cases.c.id == case_reports.c.case_id))
+    .where(case_reports.c.report_id == bindparam("report_id"))
+)
+_RECENT_INCIDENTS = select(incidents.c.key, incidents.c.id).where(
+    incidents.c.case_id == bindparam("case_id"), incidents.c.last_seen >= bindparam("since")
+)
+_SEEN_AGAIN = (
+    update(incidents)
+    .where(incidents.c.id == bindparam("incident_id"))
+    .values(count=incidents.c.count + bindparam("times"), last_seen=bindparam("at"))
+)
+_REPORTS_BY = select(func.count()).where(  # counted by the database: a case of thousands of reports is not read back
+    case_reports.c.case_id == bindparam("case_id"),
+    func.lower(case_reports.c.report["reporter"].as_string()) == bindparam("reporter"),
+)
 
 
 def new_case_id() -> str:
@@ -25,7 +51,7 @@ def new_case_id() -> str:
 
 async def load(conn: AsyncConnection, case_id: str) -> Case | None:
     """One case, or None."""
-    row = (await conn.execute(select(cases).where(cases.c.id == case_id))).mappings().first()
+    row = (await conn.execute(_LOAD, {"case_id": case_id})).mappings().first()
     return Case.from_row(row) if row else None
 
 
@@ -37,7 +63,7 @@ async def case_row(conn: AsyncConnection, case_id: str) -> dict[str, Any] | None
 
 async def insert(conn: AsyncConnection, case: Case) -> None:
     """Store a new case."""
-    await conn.execute(cases.insert().values(**case.values()))
+    await conn.execute(cases.insert(), case.values())
 
 
 async def save(conn: AsyncConnection, before: Case, after: Case) -> None:
@@ -55,9 +81,7 @@ async def save(conn: AsyncConnection, before: Case, after: Case) -> None:
 
 async def mark_answered(conn: AsyncConnection, case_id: str, now: datetime) -> None:
     """The complainant got the result of the analysis (the SLA clock stops; the first answer counts)."""
-    await conn.execute(
-        update(cases).where(cases.c.id == case_id, cases.c.answered_at.is_(None)).values(answered_at=now)
-    )
+    await conn.execute(_ANSWERED, {"case_id": case_id, "at": now})
 
 
 async def add_history(
@@ -70,9 +94,8 @@ async def add_history(
     detail: dict[str, Any],
 ) -> None:
     """Append to a case's audit trail."""
-    await conn.execute(
-        case_history.insert().values(case_id=case_id, at=at, kind=kind, outcome=outcome, rules=rules, detail=detail)
-    )
+    row = {"case_id": case_id, "at": at, "kind": kind, "outcome": outcome, "rules": rules, "detail": detail}
+    await conn.execute(case_history.insert(), row)
 
 
 async def attach(
@@ -84,26 +107,21 @@ async def attach(
     confirmation: str | None = None,
 ) -> None:
     """Attach a report (the part of it that concerns this case) to a case, with how well its facts stand."""
-    await conn.execute(
-        case_reports.insert().values(
-            report_id=report.report_id,
-            case_id=case_id,
-            received_at=received,
-            reporter_kind=kind,
-            confirmation=confirmation,
-            dkim_domain=(report.auth.from_domain or "").lower()[:255] or None if report.auth.dkim_aligned else None,
-            report=report.model_dump(mode="json", exclude={"incidents"}),
-        )
-    )
+    row = {
+        "report_id": report.report_id,
+        "case_id": case_id,
+        "received_at": received,
+        "reporter_kind": kind,
+        "confirmation": confirmation,
+        "dkim_domain": (report.auth.from_domain or "").lower()[:255] or None if report.auth.dkim_aligned else None,
+        "report": report.model_dump(mode="json", exclude={"incidents"}),
+    }
+    await conn.execute(case_reports.insert(), row)
 
 
 async def attached_cases(conn: AsyncConnection, report_id: str) -> dict[tuple[str | None, str], str]:
     """The cases a report is already attached to, by (customer, category): what a redelivery must not redo."""
-    rows = await conn.execute(
-        select(cases.c.customer_id, cases.c.category, cases.c.id)
-        .select_from(case_reports.join(cases, cases.c.id == case_reports.c.case_id))
-        .where(case_reports.c.report_id == report_id)
-    )
+    rows = await conn.execute(_ATTACHED, {"report_id": report_id})
     return {(r.customer_id, r.category): r.id for r in rows}
 
 
@@ -128,11 +146,8 @@ async def add_incidents(
     `fresh`: a case opened in this transaction (nothing to look up: every incident is new)."""
     if not found:
         return 0, 0
-    since = now - window
-    query = select(incidents.c.key, incidents.c.id).where(
-        incidents.c.case_id == case_id, incidents.c.last_seen >= since
-    )
-    known = {} if fresh else {r.key: r.id for r in await conn.execute(query)}
+    recent = {"case_id": case_id, "since": now - window}
+    known = {} if fresh else {r.key: r.id for r in await conn.execute(_RECENT_INCIDENTS, recent)}
     new_rows: dict[str, dict[str, Any]] = {}
     repeated: dict[int, int] = {}
     for incident in found:
@@ -147,9 +162,7 @@ async def add_incidents(
     for start in range(0, len(rows), INSERT_CHUNK):
         await conn.execute(incidents.insert(), rows[start : start + INSERT_CHUNK])
     for row_id, times in repeated.items():
-        await conn.execute(
-            update(incidents).where(incidents.c.id == row_id).values(count=incidents.c.count + times, last_seen=now)
-        )
+        await conn.execute(_SEEN_AGAIN, {"incident_id": row_id, "times": times, "at": now})
     return len(rows), sum(repeated.values())
 
 
@@ -197,12 +210,7 @@ async def reported_before(conn: AsyncConnection, case_id: str, reporter: str | N
     """True when the reporter already has more than `allowed` reports in the case (one receipt per reporter)."""
     if not reporter:
         return True
-    count = await conn.scalar(  # counted by the database: a case of thousands of reports is not read back
-        select(func.count()).where(
-            case_reports.c.case_id == case_id,
-            func.lower(case_reports.c.report["reporter"].as_string()) == reporter.lower(),
-        )
-    )
+    count = await conn.scalar(_REPORTS_BY, {"case_id": case_id, "reporter": reporter.lower()})
     return int(count or 0) > allowed
 
 

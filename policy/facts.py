@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.report import AbuseReport
@@ -113,6 +113,72 @@ def _is_ip(text: str) -> bool:
         return False
 
 
+# The investigation's reads, built once with bind parameters: a decision executes them without building an
+# expression or its cache key again (SQLAlchemy memoises both on the statement object).
+_REPORTER_HISTORY = (
+    select(cases.c.status, func.count())
+    .where(func.lower(cases.c.reporter) == bindparam("reporter"))  # ix_cases_reporter_lower
+    .group_by(cases.c.status)
+)
+# A customer's cases that bear on a decision, in one read: the open ones of the report's category (the newest is
+# the case to join or escalate) and the confirmed ones of the repeat window (earlier offences).
+_CUSTOMER_CASES = select(cases.c.id, cases.c.status, cases.c.category, cases.c.opened_at).where(
+    cases.c.customer_id == bindparam("customer_id"),
+    ((cases.c.category == bindparam("category")) & cases.c.status.in_(sorted(JOINABLE)))
+    | (cases.c.status.in_(sorted(CONFIRMED)) & (cases.c.opened_at >= bindparam("since"))),
+)
+_REPORTS_OF_CUSTOMER = case_reports.join(cases, cases.c.id == case_reports.c.case_id)
+_FEEDBACK_LOOP_REPORTS = (
+    select(func.count())
+    .select_from(_REPORTS_OF_CUSTOMER)
+    .where(
+        cases.c.customer_id == bindparam("customer_id"),
+        case_reports.c.reporter_kind == "feedback-loop",
+        case_reports.c.received_at >= bindparam("since"),
+    )
+)
+_SIGNING_DOMAINS = (
+    select(case_reports.c.dkim_domain)
+    .distinct()
+    .select_from(_REPORTS_OF_CUSTOMER)
+    .where(
+        cases.c.customer_id == bindparam("customer_id"),
+        case_reports.c.received_at >= bindparam("since"),
+        case_reports.c.dkim_domain.is_not(None),
+    )
+)
+
+
+@dataclass(frozen=True)
+class CustomerCases:
+    """What the case store says about a customer for one decision: the case a report joins, earlier offences."""
+
+    open_case_id: str | None
+    open_case_status: str | None
+    confirmed_in_window: int
+
+
+async def customer_cases(
+    conn: AsyncConnection, customer_id: str, category: str, since: datetime, notice_categories: Collection[str]
+) -> CustomerCases:
+    """The newest open case of `category`, and the confirmed cases opened since `since` (another than that open
+    one; a notice is not an accusation, so notice categories do not count)."""
+    rows = (
+        await conn.execute(_CUSTOMER_CASES, {"customer_id": customer_id, "category": category, "since": since})
+    ).all()
+    joinable = [r for r in rows if r.category == category and r.status in JOINABLE]
+    newest = max(joinable, key=lambda r: r.opened_at) if joinable else None
+    confirmed = sum(
+        1
+        for r in rows
+        if r.status in CONFIRMED
+        and r.opened_at >= since
+        and r.category not in notice_categories
+        and (newest is None or r.id != newest.id)
+    )
+    return CustomerCases(newest.id if newest else None, newest.status if newest else None, confirmed)
+
+
 @dataclass
 class Known:
     """What several decisions of one transaction share (a bulk report's customers, fetched in one query each)."""
@@ -147,12 +213,7 @@ class Known:
         """A reporter's earlier cases: how many were confirmed, how many rejected."""
         if reporter not in self.reporters:
             counts = {"confirmed": 0, "rejected": 0}
-            rows = await conn.execute(
-                select(cases.c.status, func.count())
-                .where(func.lower(cases.c.reporter) == reporter)  # ix_cases_reporter_lower
-                .group_by(cases.c.status)
-            )
-            for status, count in rows:
+            for status, count in await conn.execute(_REPORTER_HISTORY, {"reporter": reporter}):
                 key = "confirmed" if status in CONFIRMED else "rejected" if status == Status.REJECTED else None
                 if key:
                     counts[key] += int(count)
@@ -216,43 +277,12 @@ async def gather(
         detail_problems=detail_problems(row, config) if row else ("customer file missing",),
         language=(row or {}).get("language"),
     )
-    open_case = (
-        await conn.execute(
-            select(cases.c.id, cases.c.status)
-            .where(
-                cases.c.customer_id == customer_id,
-                cases.c.category == report.category,
-                cases.c.status.in_(sorted(JOINABLE)),
-            )
-            .order_by(cases.c.opened_at.desc())
-            .limit(1)
-        )
-    ).first()
     window_start = now - timedelta(days=config.repeat_window_days)
-    confirmed_q = select(func.count()).where(
-        cases.c.customer_id == customer_id,
-        cases.c.status.in_(sorted(CONFIRMED)),
-        cases.c.opened_at >= window_start,
-        cases.c.category.not_in(config.notice_categories or ["-"]),  # a notice is not an accusation
-    )
-    if open_case is not None:
-        confirmed_q = confirmed_q.where(cases.c.id != open_case.id)
-    confirmed = int(await conn.scalar(confirmed_q) or 0)
+    earlier = await customer_cases(conn, customer_id, report.category, window_start, config.notice_categories)
     fbl = 0
     if common["reporter_kind"] == "feedback-loop":
-        fbl_since = now - timedelta(hours=config.fbl_window_hours)
-        fbl = 1 + int(
-            await conn.scalar(
-                select(func.count())
-                .select_from(case_reports.join(cases, cases.c.id == case_reports.c.case_id))
-                .where(
-                    cases.c.customer_id == customer_id,
-                    case_reports.c.reporter_kind == "feedback-loop",
-                    case_reports.c.received_at >= fbl_since,
-                )
-            )
-            or 0
-        )
+        since = now - timedelta(hours=config.fbl_window_hours)
+        fbl = 1 + int(await conn.scalar(_FEEDBACK_LOOP_REPORTS, {"customer_id": customer_id, "since": since}) or 0)
     held = {m.indicator for m in mine}  # the indicators found to be the customer's
     evidence = [
         c
@@ -267,9 +297,9 @@ async def gather(
         matched_indicators=tuple(sorted({m.indicator for m in mine})),
         customer=customer,
         account_services=tuple(await known.account_services(conn, customer_id)),
-        open_case_id=open_case.id if open_case else None,
-        open_case_status=open_case.status if open_case else None,
-        confirmed_cases_in_window=confirmed,
+        open_case_id=earlier.open_case_id,
+        open_case_status=earlier.open_case_status,
+        confirmed_cases_in_window=earlier.confirmed_in_window,
         feedback_loop_volume=fbl,
         evidence=tuple(evidence),
         corroborating_reporters=await _corroboration(conn, report, customer_id, config, now),
@@ -282,16 +312,7 @@ async def _corroboration(
 ) -> int:
     """Independent authenticated reporters (distinct aligned-DKIM domains) about this customer in the window."""
     since = now - timedelta(hours=config.corroboration_window_hours)
-    rows = await conn.execute(
-        select(case_reports.c.dkim_domain)
-        .distinct()
-        .select_from(case_reports.join(cases, cases.c.id == case_reports.c.case_id))
-        .where(
-            cases.c.customer_id == customer_id,
-            case_reports.c.received_at >= since,
-            case_reports.c.dkim_domain.is_not(None),
-        )
-    )
+    rows = await conn.execute(_SIGNING_DOMAINS, {"customer_id": customer_id, "since": since})
     domains: set[str | None] = {r.dkim_domain for r in rows}
     if report.auth.dkim_aligned:
         domains.add(report.auth.from_domain)

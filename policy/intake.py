@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -136,12 +136,12 @@ async def report_arrived(
         if threaded is not None:
             return [threaded]
         parts = await split(conn, report, now)
-        done = await store.attached_cases(conn, report.report_id)
-        todo = [g for g in parts.groups if (g.customer_id, g.category) not in done]
-        if len(todo) <= batch:  # the usual report: everything in this one transaction
-            decided = [*done.values(), *await _decide(unit, report, parts, todo, resolver)]
+        if len(parts.groups) <= batch:  # the usual report: everything in this one transaction
+            decided = await _decide(unit, report, parts, parts.groups, resolver)
             await _summarize(conn, report, parts, decided, now)
             return decided
+        done = await store.attached_cases(conn, report.report_id)
+    todo = [g for g in parts.groups if (g.customer_id, g.category) not in done]
     decided = list(done.values())
     for chunk in batches(todo, batch):
         async with engine.begin() as conn:
@@ -179,11 +179,9 @@ async def bulk_arrived(
         async with turn(), engine.begin() as conn:
             if conn.dialect.name == "sqlite":
                 await conn.exec_driver_sql("BEGIN IMMEDIATE")
+            if chunk:  # what an earlier copy decided is skipped by _decide
+                await _decide(Unit(conn, settings, now), report, parts, chunk, resolver)
             decided = await store.attached_cases(conn, report.report_id)
-            todo = [g for g in chunk if (g.customer_id, g.category) not in decided]
-            if todo:
-                await _decide(Unit(conn, settings, now), report, parts, todo, resolver)
-                decided = await store.attached_cases(conn, report.report_id)
             if not chunk:  # after the last batch: the report's own record
                 await _summarize(conn, report, parts, list(decided.values()), now)
     return list(decided.values())
@@ -215,9 +213,7 @@ async def reports_arrived(
                 out.append([threaded])
                 continue
             parts = await split(conn, report, now)
-            done = await store.attached_cases(conn, report.report_id)
-            todo = [g for g in parts.groups if (g.customer_id, g.category) not in done]
-            decided = [*done.values(), *await _decide(unit, report, parts, todo, resolver)]
+            decided = await _decide(unit, report, parts, parts.groups, resolver)
             await _summarize(conn, report, parts, decided, now)
             out.append(decided)
     return out
@@ -226,17 +222,17 @@ async def reports_arrived(
 async def _decide(
     unit: Unit, report: AbuseReport, parts: Split, groups: Sequence[Group], resolver: Resolver | None
 ) -> list[str]:
-    """Decide some of a report's groups in the unit's transaction (customers locked first, in one order)."""
+    """Decide some of a report's groups in the unit's transaction (customers locked first, in one order); a group
+    the report was already decided into (a redelivery; on PostgreSQL, another replica until the lock) is its case."""
     conn = unit.conn
-    await lock_customers(conn, [g.customer_id for g in groups if g.customer_id])
+    unit.known.customers |= await lock_customers(conn, [g.customer_id for g in groups if g.customer_id])
     if len(groups) > 1:  # several customers in one transaction: their files in one query each
         await unit.known.prefetch(conn, [g.customer_id for g in groups if g.customer_id])
-    # PostgreSQL: another replica may have decided some of them meanwhile (SQLite has one writer).
-    again = await store.attached_cases(conn, report.report_id) if conn.dialect.name == "postgresql" else {}
+    again = await store.attached_cases(conn, report.report_id)  # read after the lock
     decided = []
     for group in groups:
         if (group.customer_id, group.category) in again:
-            decided.append(again[(group.customer_id, group.category)])  # decided by another copy: still its case
+            decided.append(again[(group.customer_id, group.category)])  # decided by an earlier copy: still its case
             continue
         part = part_for(report, group.incidents, whole=parts.whole).model_copy(update={"category": group.category})
         matches = group.matches if group.customer_id else None
@@ -260,10 +256,14 @@ async def _summarize(
     await upsert(conn, report_summaries, [row], ["report_id"])
 
 
-async def lock_customers(conn: AsyncConnection, customer_ids: list[str]) -> None:
+async def lock_customers(conn: AsyncConnection, customer_ids: list[str]) -> dict[str, dict[str, Any]]:
     """PostgreSQL: lock the customers about to be decided, in one order, so that replicas decide one customer's
-    reports in turn (two at once would both see no open case and open two). SQLite serialises writers already."""
+    reports in turn (two at once would both see no open case and open two); their files, read with the lock, by
+    id. SQLite serialises writers already (nothing is read here)."""
     if conn.dialect.name != "postgresql" or not customer_ids:
-        return
+        return {}
     ids = sorted(set(customer_ids))
-    await conn.execute(select(customers.c.id).where(customers.c.id.in_(ids)).order_by(customers.c.id).with_for_update())
+    rows = await conn.execute(
+        select(customers).where(customers.c.id.in_(ids)).order_by(customers.c.id).with_for_update()
+    )
+    return {r["id"]: dict(r) for r in rows.mappings()}

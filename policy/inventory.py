@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import select, text
+from sqlalchemy import TextClause, bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from policy.inventory_import import (
@@ -113,12 +114,13 @@ _LENGTHS_SQL = """WITH RECURSIVE l(fam, plen) AS (
   FROM l WHERE l.plen IS NOT NULL
 )
 SELECT fam, plen FROM l WHERE plen >= 0 ORDER BY fam, plen"""
+_LENGTHS = text(_LENGTHS_SQL)
 
 
 async def _prefix_lengths(conn: AsyncConnection) -> dict[int, list[int]]:
     """The prefix lengths the inventory holds per family (a few index seeks on ix_resources_range, never a scan)."""
     found: dict[int, list[int]] = {}
-    for fam, plen in await conn.execute(text(_LENGTHS_SQL)):
+    for fam, plen in await conn.execute(_LENGTHS):
         found.setdefault(int(fam), []).append(int(plen))
     return found
 
@@ -149,9 +151,7 @@ async def _matches(conn: AsyncConnection, probe: Probe, on: str, data: dict[str,
     table, columns = probe
     names = [c[0] for c in columns]
     if conn.dialect.name == "postgresql":
-        casts = ", ".join(f"CAST(:{n} AS {pg})" for n, _lite, pg in columns)
-        stmt = text(_PG_SQL.format(casts=casts, names=", ".join(names), on=on))
-        return list(await conn.execute(stmt, data))
+        return list(await conn.execute(_pg_matches(probe, on), data))
     to_db = _sqlite_time(conn)
     data = data | {"qat": [to_db(t) for t in data["qat"]]}
     rows = list(zip(*(data[n] for n in names), strict=True))
@@ -168,6 +168,14 @@ async def _matches(conn: AsyncConnection, probe: Probe, on: str, data: dict[str,
     found = list(await conn.execute(text(_SQLITE_SQL.format(probes=table, on=on))))
     await conn.exec_driver_sql(f"DELETE FROM {table}")
     return found
+
+
+@functools.cache
+def _pg_matches(probe: Probe, on: str) -> TextClause:
+    """The PostgreSQL statement of one kind of probe (two kinds: built once each)."""
+    _table, columns = probe
+    casts = ", ".join(f"CAST(:{n} AS {pg})" for n, _lite, pg in columns)
+    return text(_PG_SQL.format(casts=casts, names=", ".join(c[0] for c in columns), on=on))
 
 
 def _sqlite_time(conn: AsyncConnection) -> Callable[[datetime], Any]:
@@ -297,12 +305,20 @@ async def lookup(
     return list(out)
 
 
+_CUSTOMERS = select(customers).where(customers.c.id.in_(bindparam("ids", expanding=True)))  # built once
+_SERVICES = (
+    select(services.c.customer_id, services.c.id)
+    .where(services.c.customer_id.in_(bindparam("ids", expanding=True)))
+    .order_by(services.c.id)
+)
+
+
 async def customers_rows(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """The customer files of the ids that exist, by id (chunked: any number of ids)."""
     wanted = sorted(set(ids))
     out: dict[str, dict[str, Any]] = {}
     for start in range(0, len(wanted), CHUNK):
-        rows = await conn.execute(select(customers).where(customers.c.id.in_(wanted[start : start + CHUNK])))
+        rows = await conn.execute(_CUSTOMERS, {"ids": wanted[start : start + CHUNK]})
         out |= {r["id"]: dict(r) for r in rows.mappings()}
     return out
 
@@ -317,12 +333,7 @@ async def account_services_many(conn: AsyncConnection, customer_ids: Sequence[st
     wanted = sorted(set(customer_ids))
     out: dict[str, list[str]] = {c: [] for c in wanted}
     for start in range(0, len(wanted), CHUNK):
-        rows = await conn.execute(
-            select(services.c.customer_id, services.c.id)
-            .where(services.c.customer_id.in_(wanted[start : start + CHUNK]))
-            .order_by(services.c.id)
-        )
-        for r in rows:
+        for r in await conn.execute(_SERVICES, {"ids": wanted[start : start + CHUNK]}):
             out[r.customer_id].append(r.id)
     return out
 

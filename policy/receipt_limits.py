@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import domains
@@ -19,12 +19,13 @@ def _keys(address: str) -> tuple[str, str]:
     return f"address:{lowered}"[:330], f"domain:{domains.domain_of(lowered) or ''}"[:330]
 
 
+_COUNT = select(func.coalesce(func.sum(receipt_counts.c.count), 0)).where(  # built once, values bound per call
+    receipt_counts.c.key == bindparam("key"), receipt_counts.c.bucket >= bindparam("since")
+)
+
+
 async def _count(conn: AsyncConnection, key: str, since: datetime) -> int:
-    total = await conn.execute(
-        select(func.coalesce(func.sum(receipt_counts.c.count), 0)).where(
-            receipt_counts.c.key == key, receipt_counts.c.bucket >= since
-        )
-    )
+    total = await conn.execute(_COUNT, {"key": key, "since": since})
     return int(total.scalar_one())
 
 

@@ -380,3 +380,35 @@ async def test_a_reply_from_the_reporter_joins_its_case_and_asks_for_a_person(
     assert await arrive(engine, s, reply, NOW + timedelta(hours=1)) == [case_id]  # redelivered: attached once
     case = await load(engine, case_id)
     assert case.report_count == 2 and case.needs_attention and case.status is Status.WARNED
+
+
+async def test_customer_cases_reads_the_case_to_join_and_the_earlier_offences_in_one_query(engine: AsyncEngine) -> None:
+    """The newest open case of the category is the one to join; confirmed cases of the window count as earlier
+    offences, but neither that open case, nor a notice, nor one opened before the window, nor a rejected one."""
+    from policy.case import Case
+    from policy.facts import customer_cases
+
+    def case(n: int, status: Status, category: str, days_ago: float, customer: str = "C1") -> Case:
+        at = NOW - timedelta(days=days_ago)
+        return Case(f"AD-{n:010d}", status, category, customer, ("S1",), at, at)
+
+    rows = [
+        case(1, Status.WARNED, "phishing", 3),  # open (warned) and confirmed: the case to join, not an offence
+        case(2, Status.NEEDS_REVIEW, "phishing", 10),  # open, older
+        case(3, Status.RESOLVED, "spam", 20),  # an earlier offence
+        case(4, Status.SUSPENDED, "malware", 30),  # an earlier offence (and open, but another category)
+        case(5, Status.RESOLVED, "vulnerability", 5),  # a notice: no accusation
+        case(6, Status.RESOLVED, "spam", 400),  # before the window
+        case(7, Status.REJECTED, "phishing", 1),  # rejected: neither
+        case(8, Status.RESOLVED, "spam", 2, customer="C2"),  # another customer
+    ]
+    async with engine.begin() as conn:
+        for c in rows:
+            await store.insert(conn, c)
+        since = NOW - timedelta(days=90)
+        found = await customer_cases(conn, "C1", "phishing", since, ["vulnerability"])
+        assert (found.open_case_id, found.open_case_status, found.confirmed_in_window) == ("AD-0000000001", "warned", 2)
+        found = await customer_cases(conn, "C1", "ddos", since, ["vulnerability"])
+        assert (found.open_case_id, found.confirmed_in_window) == (None, 3)  # no open ddos case: case 1 counts too
+        found = await customer_cases(conn, "C3", "phishing", since, [])
+        assert (found.open_case_id, found.confirmed_in_window) == (None, 0)
