@@ -203,11 +203,11 @@ class Known:
         return self.services[customer_id]
 
     async def prefetch(self, conn: AsyncConnection, customer_ids: Sequence[str]) -> None:
-        """Fetch these customers' rows and services in one query each."""
-        wanted = sorted({c for c in customer_ids if c not in self.customers})
-        if wanted:
-            self.customers |= await inventory.customers_rows(conn, wanted)
-            self.services |= await inventory.account_services_many(conn, wanted)
+        """Fetch these customers' rows and services in one query each (what this transaction has not read yet)."""
+        if rows := sorted({c for c in customer_ids if c not in self.customers}):
+            self.customers |= await inventory.customers_rows(conn, rows)
+        if services := sorted({c for c in customer_ids if c not in self.services}):
+            self.services |= await inventory.account_services_many(conn, services)
 
     async def history(self, conn: AsyncConnection, reporter: str) -> dict[str, int]:
         """A reporter's earlier cases: how many were confirmed, how many rejected."""

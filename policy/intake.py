@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core.db import upsert
@@ -21,7 +20,7 @@ from policy.deciding import decide_part
 from policy.incidents import incident_time, incidents_of, lookups, part_for
 from policy.replies import attach_reply
 from policy.resolve import Resolver
-from policy.tables import customers, report_summaries
+from policy.tables import report_summaries
 from policy.unit import Unit
 
 T = TypeVar("T")
@@ -262,8 +261,4 @@ async def lock_customers(conn: AsyncConnection, customer_ids: list[str]) -> dict
     id. SQLite serialises writers already (nothing is read here)."""
     if conn.dialect.name != "postgresql" or not customer_ids:
         return {}
-    ids = sorted(set(customer_ids))
-    rows = await conn.execute(
-        select(customers).where(customers.c.id.in_(ids)).order_by(customers.c.id).with_for_update()
-    )
-    return {r["id"]: dict(r) for r in rows.mappings()}
+    return await inventory.customers_rows(conn, customer_ids, lock=True)

@@ -306,6 +306,7 @@ async def lookup(
 
 
 _CUSTOMERS = select(customers).where(customers.c.id.in_(bindparam("ids", expanding=True)))  # built once
+_CUSTOMERS_LOCKED = _CUSTOMERS.order_by(customers.c.id).with_for_update()  # in one order: no deadlock
 _SERVICES = (
     select(services.c.customer_id, services.c.id)
     .where(services.c.customer_id.in_(bindparam("ids", expanding=True)))
@@ -313,12 +314,13 @@ _SERVICES = (
 )
 
 
-async def customers_rows(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """The customer files of the ids that exist, by id (chunked: any number of ids)."""
+async def customers_rows(conn: AsyncConnection, ids: Sequence[str], *, lock: bool = False) -> dict[str, dict[str, Any]]:
+    """The customer files of the ids that exist, by id (chunked: any number of ids); `lock`: FOR UPDATE, in id
+    order (PostgreSQL)."""
     wanted = sorted(set(ids))
     out: dict[str, dict[str, Any]] = {}
     for start in range(0, len(wanted), CHUNK):
-        rows = await conn.execute(_CUSTOMERS, {"ids": wanted[start : start + CHUNK]})
+        rows = await conn.execute(_CUSTOMERS_LOCKED if lock else _CUSTOMERS, {"ids": wanted[start : start + CHUNK]})
         out |= {r["id"]: dict(r) for r in rows.mappings()}
     return out
 
