@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -16,7 +15,7 @@ from abuse_desk.tables import dead_letters
 from actions.suspend import given_up_event
 from core.broker import Broker
 from core.errors import ContractError
-from core.messages import ActionFailed, decode_message, utcnow
+from core.messages import ActionFailed, decode_message, head_of, utcnow
 from core.redelivery import DeadLetter
 
 log = structlog.get_logger("abuse_desk.deadletters")
@@ -83,12 +82,7 @@ def describe(letter: DeadLetter) -> dict[str, Any]:
     if not attempts and deaths:
         attempts = sum(int(d.get("count", 0) or 0) for d in deaths)
     reason = _text(headers.get("x-abuse-desk-reason")) or (_text(deaths[0].get("reason")) if deaths else "")
-    body: dict[str, Any] = {}
-    try:
-        parsed = json.loads(letter.body)
-        body = parsed if isinstance(parsed, dict) else {}
-    except ValueError:
-        pass
+    body = head_of(letter.body)
     error = _text(headers.get(ERROR_HEADER)) or None
     if error is None and not body:
         error = "not a message of ours (not JSON): rejected at once"

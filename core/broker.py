@@ -20,8 +20,9 @@ from aio_pika.abc import (
 
 from core import redelivery
 from core.errors import ContractError, TransientError
-from core.messages import Message, decode_message
+from core.messages import Message, decode_message, decoding
 from core.redelivery import DeadLetter
+from core.steps import in_turns
 from core.topology import (
     DEAD_EXCHANGE,
     DEAD_QUEUE_ARGUMENTS,
@@ -37,7 +38,7 @@ from core.topology import (
 
 log = structlog.get_logger("core.broker")
 
-BIG_BODY = 1 << 20  # bytes: a message body this large is decoded in a thread
+BIG_BODY = 1 << 20  # bytes: a message body this large is decoded in steps (core.steps.in_turns)
 
 Handler = Callable[[Message], Awaitable[None]]
 
@@ -191,8 +192,8 @@ class Broker:
         self, spec: QueueSpec, incoming: AbstractIncomingMessage, handler: Handler, delay: float, limit: float
     ) -> None:
         try:
-            body = incoming.body  # a bulk report's is tens of MB: decoded off the loop, heartbeats and others go on
-            message = await asyncio.to_thread(decode_message, body) if len(body) > BIG_BODY else decode_message(body)
+            body = incoming.body  # a bulk report's is tens of MB: decoded a line per loop turn, others go on between
+            message = await in_turns(decoding(body)) if len(body) > BIG_BODY else decode_message(body)
         except ContractError as exc:
             log.error("broker.poison_message", queue=spec.name, error=str(exc), message_id=incoming.message_id)
             await self._settle(spec, incoming, str(exc), 1, redelivery.REJECTED)

@@ -9,10 +9,11 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from core.errors import ContractError
-from core.report import AbuseReport, Envelope
+from core.report import AbuseReport, Envelope, Incident
+from core.steps import Steps, at_once
 
 
 def utcnow() -> datetime:
@@ -65,11 +66,30 @@ class ReportReceived(Message):
     helo_bytes: bytes | None = None
 
 
+INCIDENTS_PER_LINE = 500  # a bulk report's body: its incidents this many per line (a few ms to read each)
+_INCIDENTS = TypeAdapter(list[Incident])
+
+
 class ReportParsed(Message):
     """A raw report turned into a normalized AbuseReport."""
 
     TYPE: ClassVar[str] = "report.parsed.v1"
     report: AbuseReport
+    incident_lines: int = 0  # on the broker only: lines of incidents that follow this one (see to_bytes)
+
+    def to_bytes(self) -> bytes:
+        """JSON; a report of more than `INCIDENTS_PER_LINE` incidents as lines: first this message with
+        `incident_lines` set and no incidents, then its incidents `INCIDENTS_PER_LINE` per line (a JSON array
+        each). A reader decodes a line per step (core.steps), so a 100,000-row report does not hold the
+        event loop of the process reading it for the second one whole document takes."""
+        incidents = self.report.incidents
+        if len(incidents) <= INCIDENTS_PER_LINE:
+            return super().to_bytes()
+        slices = [incidents[i : i + INCIDENTS_PER_LINE] for i in range(0, len(incidents), INCIDENTS_PER_LINE)]
+        head = self.model_copy(
+            update={"incident_lines": len(slices), "report": self.report.model_copy(update={"incidents": []})}
+        )
+        return b"\n".join([head.model_dump_json().encode(), *(_INCIDENTS.dump_json(s) for s in slices)])
 
 
 class ServiceSuspended(Message):
@@ -191,12 +211,42 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
 }
 
 
+_LINES_HEAD = b'{"type":"report.parsed.v1"'
 _TYPE_FIRST = re.compile(rb'\s*\{\s*"type"\s*:\s*"([a-z0-9._-]{1,80})"\s*,')
 
 
 def decode_message(body: bytes) -> Message:
     """Parse a broker body into its message class; ContractError when it is not one of ours."""
+    return at_once(decoding(body))
+
+
+def head_of(body: bytes) -> dict[str, Any]:
+    """A body's JSON object without decoding it into a message (a body of lines: its first line); {} if none."""
+    head, newline, _ = body.partition(b"\n")
+    for text in (head, body) if newline and head.lstrip().startswith(_LINES_HEAD) else (body,):
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            continue
+        return parsed if isinstance(parsed, dict) else {}
+    return {}
+
+
+def decoding(body: bytes) -> Steps[Message]:
+    """decode_message in steps: a body of lines (ReportParsed.to_bytes for a bulk report) a line per step; any
+    other body (a pretty-printed one included) is one JSON document, in one step."""
     try:
+        head, newline, rest = body.partition(b"\n")
+        if newline and head.lstrip().startswith(_LINES_HEAD) and head.rstrip().endswith(b"}"):
+            message = ReportParsed.model_validate_json(head)
+            lines = rest.split(b"\n") if message.incident_lines else []
+            if len(lines) != message.incident_lines:
+                raise ValueError(f"{message.incident_lines} lines of incidents announced, {len(lines)} found")
+            for line in lines:
+                yield
+                message.report.incidents.extend(_INCIDENTS.validate_json(line))
+            message.incident_lines = 0
+            return message
         first = _TYPE_FIRST.match(body)  # ours put the type first: a big report need not be parsed twice
         cls = MESSAGE_TYPES[first.group(1).decode() if first else json.loads(body)["type"]]
         return cls.model_validate_json(body)

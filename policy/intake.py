@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from core.db import upsert
 from core.report import AbuseReport, Incident
 from core.settings import Settings
+from core.steps import Steps, at_once, in_turns
 from policy import cases as store
 from policy import facts as facts_mod
 from policy import inventory
@@ -51,34 +52,39 @@ class Split:
 
 
 LOOKUP_TURN = 5000  # a bulk report's inventory queries asked per turn (the others wait one short read)
+STEP = 1000  # incidents listed or grouped per turn of the event loop (a few milliseconds)
 
 
 async def split(conn: AsyncConnection, report: AbuseReport, now: datetime) -> Split:
     """Map every incident to the customer that held it at the incident's own time (one batch lookup), and group."""
-    items, queries, owners = _queries(report, now)
+    items, queries, owners = at_once(_queries(report, now))
     found = await inventory.lookup_batch(conn, queries) if queries else []
-    return _grouped(report, items, owners, found)
+    return at_once(_grouped(report, items, owners, found))
 
 
 async def split_in_turns(
     engine: AsyncEngine, report: AbuseReport, now: datetime, turn: Callable[[], AbstractAsyncContextManager[object]]
 ) -> Split:
-    """`split` for a bulk report: its queries asked `LOOKUP_TURN` at a time, each read in its own turn."""
-    items, queries, owners = _queries(report, now)
+    """`split` for a bulk report: its queries asked `LOOKUP_TURN` at a time, each read in its own turn. Listing
+    the queries and grouping the answers (about a second each for 100,000 rows) go `STEP` incidents per turn of
+    the event loop (core.steps), so the loop decides other reports in between."""
+    items, queries, owners = await in_turns(_queries(report, now))
     found: list[list[inventory.Match]] = []
     for chunk in batches(queries, LOOKUP_TURN):
         async with turn(), engine.begin() as conn:  # reads only (SQLite: the lookup's own temporary table)
             found += await inventory.lookup_batch(conn, chunk)
-    return _grouped(report, items, owners, found)
+    return await in_turns(_grouped(report, items, owners, found))
 
 
-def _queries(report: AbuseReport, now: datetime) -> tuple[list[Incident], list[inventory.Query], list[int]]:
+def _queries(report: AbuseReport, now: datetime) -> Steps[tuple[list[Incident], list[inventory.Query], list[int]]]:
     """The report's incidents, what to ask the inventory about them, and which incident asked each query."""
     items = incidents_of(report)
     fallback = facts_mod.incident_time(report, now)
     queries: list[inventory.Query] = []
     owners: list[int] = []
     for n, incident in enumerate(items):
+        if n and not n % STEP:
+            yield
         at = incident_time(incident, fallback)
         for kind, value in lookups(incident):
             queries.append(inventory.Query(kind, value, at))  # type: ignore[arg-type]
@@ -88,17 +94,21 @@ def _queries(report: AbuseReport, now: datetime) -> tuple[list[Incident], list[i
 
 def _grouped(
     report: AbuseReport, items: list[Incident], owners: list[int], found: Sequence[list[inventory.Match]]
-) -> Split:
+) -> Steps[Split]:
     """Each incident to the customer its most specific match names, grouped by (customer, category)."""
     owner_of: dict[int, str] = {}
     matched: dict[int, list[inventory.Match]] = {}
-    for n, matches in zip(owners, found, strict=True):
+    for step, (n, matches) in enumerate(zip(owners, found, strict=True)):
+        if step and not step % STEP:
+            yield
         if n not in owner_of and matches:
             owner_of[n] = matches[0].customer_id
         matched.setdefault(n, []).extend(matches)
     grouped: dict[tuple[str, str], list[Incident]] = {}
     group_matches: dict[tuple[str, str], dict[tuple[str, str], inventory.Match]] = {}
     for n, incident in enumerate(items):
+        if n and not n % STEP:
+            yield
         if n in owner_of:
             key = (owner_of[n], incident.category or report.category)
             grouped.setdefault(key, []).append(incident)

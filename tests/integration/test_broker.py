@@ -13,7 +13,7 @@ import pytest
 from core import redelivery
 from core.broker import BIG_BODY, Broker
 from core.messages import Message, ReportParsed
-from core.report import AbuseReport
+from core.report import AbuseReport, Incident
 from core.settings import Settings
 from core.topology import QUEUES
 
@@ -54,16 +54,21 @@ async def _nonempty(value: list[str]) -> bool:
     return bool(value)
 
 
-async def test_a_body_over_a_megabyte_is_decoded_whole_and_acked(broker: Broker) -> None:
+@pytest.mark.parametrize("lines", [False, True], ids=["one-document", "lines-of-incidents"])
+async def test_a_body_over_a_megabyte_is_decoded_whole_and_acked(broker: Broker, lines: bool) -> None:
     seen: list[Message] = []
 
     async def handler(message: Message) -> None:
         seen.append(message)
 
     await broker.consume("policy.reports", handler)
-    urls = [f"http://host{n}.example/{'x' * 200}" for n in range(6000)]  # ~1.3 MB: decoded in a thread
-    sent = ReportParsed(report_id="big", report=AbuseReport(report_id="big", urls=urls))
-    assert len(sent.to_bytes()) > BIG_BODY
+    if lines:  # a bulk report: its incidents in lines, decoded a line per turn of the loop
+        rows = [Incident(ip=f"198.18.{n // 250}.{n % 250}", evidence="x" * 300) for n in range(4000)]
+        report = AbuseReport(report_id="big", incidents=rows)
+    else:  # ~1.3 MB of one JSON document: decoded in one step
+        report = AbuseReport(report_id="big", urls=[f"http://host{n}.example/{'x' * 200}" for n in range(6000)])
+    sent = ReportParsed(report_id="big", report=report)
+    assert len(sent.to_bytes()) > BIG_BODY and (sent.to_bytes().count(b"\n") > 1) == lines
     await broker.publish(sent)
     await until(lambda: _nonempty(seen))  # type: ignore[arg-type]
     await broker.idle(timeout=10)
