@@ -35,6 +35,7 @@ PARALLEL = 8  # PostgreSQL: reports decided at once per process (each holds a po
 BULK_TURN = 10  # customers of a bulk report per transaction (an ordinary report waits one short transaction at most)
 BULK_WAIT = 1.0  # seconds a bulk report's next step waits for ordinary reports to be decided, at most
 BULK_GRACE = 0.02  # seconds without an ordinary report before a bulk report's step goes
+BULK_SHARE = 0.2  # of a worker that ordinary reports keep busy, at most this share goes to forced bulk steps
 
 
 @dataclass
@@ -78,6 +79,7 @@ class PolicyWorker:
         self._ordinary = 0  # ordinary reports being decided or waiting; a bulk report steps in when none is
         self._quiet = asyncio.Event()
         self._last_ordinary = 0.0  # loop time an ordinary report was last decided
+        self._last_bulk_step = 0.0  # seconds the last step of a bulk report took
         self._quiet.set()
         self._drain_lock = asyncio.Lock()
         self._next_drain: asyncio.Future[int] | None = None
@@ -114,9 +116,10 @@ class PolicyWorker:
     async def _turn(self) -> AsyncIterator[None]:
         """A bulk report's next step: once no ordinary report has been decided or waiting for `BULK_GRACE` seconds
         (the broker's next deliveries come right after the acks of a batch), or after `BULK_WAIT` seconds, so a
-        steady stream cannot starve it; then, on SQLite, the writer lock."""
+        steady stream cannot starve it. A step forced that way waits longer after a long step (`BULK_SHARE`), so a
+        stream that keeps the worker busy keeps most of it; then, on SQLite, the writer lock."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + BULK_WAIT
+        deadline = loop.time() + max(BULK_WAIT, self._last_bulk_step * (1 - BULK_SHARE) / BULK_SHARE)
         while (left := deadline - loop.time()) > 0:
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._quiet.wait(), left)
@@ -125,7 +128,11 @@ class PolicyWorker:
                 break
             await asyncio.sleep(min(BULK_GRACE - idle, deadline - loop.time()) if self._quiet.is_set() else 0)
         async with self._writer if not self.parallel else nullcontext():
-            yield
+            started = loop.time()
+            try:
+                yield
+            finally:
+                self._last_bulk_step = loop.time() - started
 
     async def _batched(self, report: AbuseReport) -> list[str]:
         """Wait for the writer; whoever holds it decides what waits (up to `group_batch`, oldest first)."""

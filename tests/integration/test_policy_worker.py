@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import policy.consumer
 import policy.intake
 from core.messages import Message, ReportParsed
 from core.report import AbuseReport
@@ -172,3 +173,29 @@ async def test_reports_delivered_at_once_hold_no_more_connections_than_the_worke
         event.remove(engine.sync_engine.pool, "checkin", checkin)
     assert 1 <= peak <= PARALLEL + 1, peak  # + 1: the outbox drain after a commit
     assert await count(engine, select(func.count()).select_from(report_summaries)) == 20
+
+
+async def test_a_busy_worker_gives_forced_bulk_steps_a_bounded_share_of_its_time(
+    engine: AsyncEngine,  # noqa: F811
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(policy.consumer, "BULK_WAIT", 0.05)
+    w = worker(engine, settings)
+    w._ordinary = 1  # a stream of ordinary reports that never leaves the worker idle
+    w._quiet.clear()
+    loop = asyncio.get_running_loop()
+
+    async def step(took: float) -> float:
+        """Seconds the bulk step waited for its turn; the step itself takes `took` seconds."""
+        asked = loop.time()
+        async with w._turn():
+            waited = loop.time() - asked
+            await asyncio.sleep(took)
+        return waited
+
+    assert 0.05 <= await step(0.1) < 0.3  # after no step: forced after BULK_WAIT
+    assert w._last_bulk_step == pytest.approx(0.1, abs=0.05)
+    waited = await step(0.0)  # after a 0.1 s step: 0.4 s, so forced steps take at most BULK_SHARE of the time
+    assert 0.1 * (1 - policy.consumer.BULK_SHARE) / policy.consumer.BULK_SHARE <= waited < 0.8
+    assert 0.05 <= await step(0.0) < 0.3  # after a short step: BULK_WAIT again
