@@ -220,24 +220,30 @@ def decode_message(body: bytes) -> Message:
     return at_once(decoding(body))
 
 
+def _as_lines(body: bytes) -> tuple[bytes, bytes] | None:
+    """(head line, the lines after it) of a body of lines (ReportParsed.to_bytes); None for one JSON document."""
+    head, newline, rest = body.partition(b"\n")
+    if newline and head.lstrip().startswith(_LINES_HEAD) and head.rstrip().endswith(b"}"):
+        return head, rest
+    return None
+
+
 def head_of(body: bytes) -> dict[str, Any]:
     """A body's JSON object without decoding it into a message (a body of lines: its first line); {} if none."""
-    head, newline, _ = body.partition(b"\n")
-    for text in (head, body) if newline and head.lstrip().startswith(_LINES_HEAD) else (body,):
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            continue
-        return parsed if isinstance(parsed, dict) else {}
-    return {}
+    lines = _as_lines(body)
+    try:
+        parsed = json.loads(lines[0] if lines else body)
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
 
 
 def decoding(body: bytes) -> Steps[Message]:
     """decode_message in steps: a body of lines (ReportParsed.to_bytes for a bulk report) a line per step; any
     other body (a pretty-printed one included) is one JSON document, in one step."""
     try:
-        head, newline, rest = body.partition(b"\n")
-        if newline and head.lstrip().startswith(_LINES_HEAD) and head.rstrip().endswith(b"}"):
+        if (parts := _as_lines(body)) is not None:
+            head, rest = parts
             message = ReportParsed.model_validate_json(head)
             lines = rest.split(b"\n") if message.incident_lines else []
             if len(lines) != message.incident_lines:
