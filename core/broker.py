@@ -18,7 +18,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
-from core import redelivery
+from core import packing, redelivery
 from core.errors import ContractError, TransientError
 from core.messages import Message, decode_message, decoding
 from core.redelivery import DeadLetter
@@ -134,10 +134,12 @@ class Broker:
         """
         if self._exchange is None or not self.connected:
             raise TransientError("broker not connected")
+        body = await in_turns(message.encoding())  # a bulk report's, a line per turn of the loop
         amqp_message = aio_pika.Message(
-            body=message.to_bytes(),
+            body=await _packed(body),
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             content_type="application/json",
+            content_encoding=packing.ENCODING if len(body) > packing.PACK_OVER else None,
             message_id=message.message_id,
             type=message.type,
             timestamp=message.occurred_at,
@@ -192,8 +194,9 @@ class Broker:
         self, spec: QueueSpec, incoming: AbstractIncomingMessage, handler: Handler, delay: float, limit: float
     ) -> None:
         try:
-            body = incoming.body  # a bulk report's is tens of MB: decoded a line per loop turn, others go on between
-            message = await in_turns(decoding(body)) if len(body) > BIG_BODY else decode_message(body)
+            body = incoming.body  # a bulk report's unpacks to tens of MB: decoded a line per loop turn, others go on
+            big = len(body) > BIG_BODY or packing.is_packed(body)
+            message = await in_turns(decoding(body)) if big else decode_message(body)
         except ContractError as exc:
             log.error("broker.poison_message", queue=spec.name, error=str(exc), message_id=incoming.message_id)
             await self._settle(spec, incoming, str(exc), 1, redelivery.REJECTED)
@@ -404,9 +407,10 @@ class Broker:
         """Put one stored message back on its work queue (default exchange, persistent, confirmed)."""
         spec = QUEUES_BY_NAME[queue]
         message = aio_pika.Message(
-            body=body,
+            body=await _packed(body),
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             content_type="application/json",
+            content_encoding=packing.ENCODING if len(body) > packing.PACK_OVER else None,
             message_id=message_id or None,
             type=type or None,
             headers=headers,
@@ -468,9 +472,19 @@ def _int(value: Any) -> int:
     return redelivery.as_int(value)
 
 
+async def _packed(body: bytes) -> bytes:
+    """The body as it goes on the wire (core.packing.pack), packed in a thread: zlib lets go of the GIL."""
+    return await asyncio.to_thread(packing.pack, body) if len(body) > packing.PACK_OVER else body
+
+
 def _dead_letter(queue: str, msg: AbstractIncomingMessage) -> DeadLetter:
+    """A dead letter as read, its body unpacked: what is kept and shown is the message's JSON."""
+    try:
+        body = packing.unpacked(msg.body)
+    except ContractError:
+        body = msg.body  # kept as it came: the keeper says it is not a message of ours
     return redelivery.dead_letter(
-        queue, headers=dict(msg.headers or {}), body=msg.body, message_id=msg.message_id, type=msg.type
+        queue, headers=dict(msg.headers or {}), body=body, message_id=msg.message_id, type=msg.type
     )
 
 

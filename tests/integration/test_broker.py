@@ -12,6 +12,7 @@ import pytest
 
 from core import redelivery
 from core.broker import BIG_BODY, Broker
+from core.errors import ContractError
 from core.messages import Message, ReportParsed
 from core.report import AbuseReport, Incident
 from core.settings import Settings
@@ -73,6 +74,38 @@ async def test_a_body_over_a_megabyte_is_decoded_whole_and_acked(broker: Broker,
     await until(lambda: _nonempty(seen))  # type: ignore[arg-type]
     await broker.idle(timeout=10)
     assert seen == [sent] and await counts(broker) == (0, 0, 0)
+
+
+async def test_a_bulk_body_travels_packed_and_its_dead_letter_is_kept_unpacked(
+    settings: Settings, broker: Broker
+) -> None:
+    rows = [Incident(ip=f"198.18.{n // 250}.{n % 250}", evidence='"ip","port"\n"x","6379"') for n in range(6000)]
+    sent = ReportParsed(report_id="feed", report=AbuseReport(report_id="feed", incidents=rows))
+    await broker.declare()
+    await broker.publish(sent)
+    conn = await aio_pika.connect(settings.amqp_url)
+    try:  # what the broker holds: gzip, a fraction of the JSON
+        ch = await conn.channel()
+        queue = await ch.declare_queue(broker.name("policy.reports"), passive=True)
+        held = await queue.get(no_ack=False, timeout=10)
+        assert held.content_encoding == "gzip" and held.body[:2] == b"\x1f\x8b"
+        assert len(held.body) * 10 < len(sent.to_bytes())
+        await held.nack(requeue=True)
+    finally:
+        await conn.close()
+
+    async def refuse(message: Message) -> None:
+        assert message == sent  # unpacked and decoded whole
+        raise ContractError("refused by the test")
+
+    await broker.consume("policy.reports", refuse)
+
+    async def dead() -> bool:
+        return (await counts(broker))[2] == 1
+
+    await until(dead)
+    [letter] = await broker.dead_letters("policy.reports")
+    assert letter.body == sent.to_bytes() and "refused by the test" in letter.error
 
 
 async def test_poison_message_goes_to_dead_queue_at_once_with_the_reason(settings: Settings, broker: Broker) -> None:
