@@ -134,12 +134,12 @@ class Broker:
         """
         if self._exchange is None or not self.connected:
             raise TransientError("broker not connected")
-        body = await in_turns(message.encoding())  # a bulk report's, a line per turn of the loop
+        body = await _packed(await in_turns(message.encoding()))  # a bulk report's encoded a line per loop turn
         amqp_message = aio_pika.Message(
-            body=await _packed(body),
+            body=body,
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             content_type="application/json",
-            content_encoding=packing.ENCODING if len(body) > packing.PACK_OVER else None,
+            content_encoding=_encoding(body),
             message_id=message.message_id,
             type=message.type,
             timestamp=message.occurred_at,
@@ -240,6 +240,7 @@ class Broker:
             body=incoming.body,
             headers=headers,
             content_type=incoming.content_type,
+            content_encoding=_encoding(incoming.body),
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             message_id=incoming.message_id,
             type=incoming.type,
@@ -365,6 +366,7 @@ class Broker:
                         body=msg.body,
                         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                         content_type=msg.content_type,
+                        content_encoding=_encoding(msg.body),
                         message_id=msg.message_id,
                         type=msg.type,
                         headers=headers,
@@ -406,11 +408,12 @@ class Broker:
     ) -> None:
         """Put one stored message back on its work queue (default exchange, persistent, confirmed)."""
         spec = QUEUES_BY_NAME[queue]
+        body = await _packed(body)
         message = aio_pika.Message(
-            body=await _packed(body),
+            body=body,
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             content_type="application/json",
-            content_encoding=packing.ENCODING if len(body) > packing.PACK_OVER else None,
+            content_encoding=_encoding(body),
             message_id=message_id or None,
             type=type or None,
             headers=headers,
@@ -473,8 +476,16 @@ def _int(value: Any) -> int:
 
 
 async def _packed(body: bytes) -> bytes:
-    """The body as it goes on the wire (core.packing.pack), packed in a thread: zlib lets go of the GIL."""
-    return await asyncio.to_thread(packing.pack, body) if len(body) > packing.PACK_OVER else body
+    """The body as it goes on the wire (core.packing.pack), packed in a thread: zlib lets go of the GIL. A body
+    packed already (a stored dead letter kept as it came) is not packed twice."""
+    if len(body) <= packing.PACK_OVER or packing.is_packed(body):
+        return body
+    return await asyncio.to_thread(packing.pack, body)
+
+
+def _encoding(body: bytes) -> str | None:
+    """The AMQP content_encoding of a body as it goes on the wire: what the broker's tools show."""
+    return packing.ENCODING if packing.is_packed(body) else None
 
 
 def _dead_letter(queue: str, msg: AbstractIncomingMessage) -> DeadLetter:

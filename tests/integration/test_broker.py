@@ -4,13 +4,14 @@ explain themselves, handler timeouts, the idle helper, prefixes joined with a se
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 
 import aio_pika
 import aiormq
 import pytest
 
-from core import redelivery
+from core import packing, redelivery
 from core.broker import BIG_BODY, Broker
 from core.errors import ContractError
 from core.messages import Message, ReportParsed
@@ -106,6 +107,19 @@ async def test_a_bulk_body_travels_packed_and_its_dead_letter_is_kept_unpacked(
     await until(dead)
     [letter] = await broker.dead_letters("policy.reports")
     assert letter.body == sent.to_bytes() and "refused by the test" in letter.error
+    # a body stored packed (a keeper that predates packing kept it as it came) is put back packed once, not twice
+    noise = [Incident(ip=f"198.18.{n // 250}.{n % 250}", evidence=os.urandom(120).hex()) for n in range(12000)]
+    sent = ReportParsed(report_id="noisy", report=AbuseReport(report_id="noisy", incidents=noise))
+    stored = packing.pack(sent.to_bytes())
+    assert len(stored) > packing.PACK_OVER
+    await broker.publish_to_queue("policy.reports", stored, message_id="again", type=sent.type, headers={})
+
+    async def dead_again() -> bool:
+        return (await counts(broker))[2] == 2
+
+    await until(dead_again)
+    _first, again = await broker.dead_letters("policy.reports")
+    assert again.message_id == "again" and again.body == sent.to_bytes() and "refused by the test" in again.error
 
 
 async def test_poison_message_goes_to_dead_queue_at_once_with_the_reason(settings: Settings, broker: Broker) -> None:
