@@ -476,11 +476,8 @@ def _int(value: Any) -> int:
 
 
 async def _packed(body: bytes) -> bytes:
-    """The body as it goes on the wire (core.packing.pack), packed in a thread: zlib lets go of the GIL. A body
-    packed already (a stored dead letter kept as it came) is not packed twice."""
-    if len(body) <= packing.PACK_OVER or packing.is_packed(body):
-        return body
-    return await asyncio.to_thread(packing.pack, body)
+    """The body as it goes on the wire (core.packing.pack), packed in a thread: zlib lets go of the GIL."""
+    return await asyncio.to_thread(packing.pack, body) if packing.wanted(body) else body
 
 
 def _encoding(body: bytes) -> str | None:

@@ -256,11 +256,16 @@ def _is_head(lines: list[bytes]) -> bool:
     return len(lines) > 1 and lines[0].lstrip().startswith(_LINES_HEAD) and lines[0].rstrip().endswith(b"}")
 
 
+def _document(body: bytes, lines: list[bytes]) -> bytes:
+    """The body as one JSON document: itself, or its unpacked lines joined again when it came packed."""
+    return b"\n".join(lines) if packing.is_packed(body) else body
+
+
 def head_of(body: bytes) -> dict[str, Any]:
     """A body's JSON object without decoding it into a message (a body of lines: its first line); {} if none."""
     try:
         lines = at_once(_lines(body))
-        parsed = json.loads(lines[0] if _is_head(lines) else b"\n".join(lines))
+        parsed = json.loads(lines[0] if _is_head(lines) else _document(body, lines))
     except (ContractError, ValueError):
         return {}
     return parsed if isinstance(parsed, dict) else {}
@@ -282,7 +287,7 @@ def decoding(body: bytes) -> Steps[Message]:
                 message.report.incidents.extend(_INCIDENTS.validate_json(line))
             message.incident_lines = 0
             return message
-        whole = b"\n".join(lines) if packing.is_packed(body) else body
+        whole = _document(body, lines)
         first = _TYPE_FIRST.match(whole)  # ours put the type first: a big report need not be parsed twice
         cls = MESSAGE_TYPES[first.group(1).decode() if first else json.loads(whole)["type"]]
         return cls.model_validate_json(whole)

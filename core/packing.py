@@ -14,13 +14,19 @@ STEP_BYTES = 8 << 20  # unpacked bytes per step (about 10 ms)
 ENCODING = "gzip"  # the AMQP content_encoding of a packed body (shown by the broker's tools; reading goes by the bytes)
 
 
+def wanted(body: bytes) -> bool:
+    """Whether a body goes packed: larger than `PACK_OVER` and not packed already (a stored dead letter kept as it
+    came is never packed twice)."""
+    return len(body) > PACK_OVER and not is_packed(body)
+
+
 def pack(body: bytes) -> bytes:
-    """The body to publish: gzip at level 1 when it is larger than `PACK_OVER`, else itself.
+    """The body to publish: gzip at level 1 when it is `wanted`, else itself.
 
     A 100,000-row feed's `report.parsed.v1` (88 MB of JSON, its CSV header repeated in every row's evidence)
     becomes 3.5 MB in 0.2 s, so the broker writes it to its quorum log in milliseconds, not the second during
     which every message queued behind it waited. zlib lets go of the GIL while it works: run it in a thread."""
-    return gzip.compress(body, compresslevel=1, mtime=0) if len(body) > PACK_OVER else body
+    return gzip.compress(body, compresslevel=1, mtime=0) if wanted(body) else body
 
 
 def is_packed(body: bytes) -> bool:
