@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import structlog
@@ -56,7 +57,8 @@ async def _normalize(rt: Runtime) -> None:
 async def _policy(rt: Runtime) -> None:
     from policy.consumer import PolicyWorker
 
-    worker = PolicyWorker(rt.engine, rt.settings, rt.publish)
+    upstream = partial(rt.broker.ready, ("ingest.normalize", "policy.reports"))  # a bulk step waits while any wait
+    worker = PolicyWorker(rt.engine, rt.settings, rt.publish, upstream=upstream)
     reports = instrument.counting_decisions(rt.engine, worker.on_report)
     await rt.consume("policy.reports", reports, timeout=rt.settings.broker.report_timeout)
     await rt.consume("policy.events", worker.on_event)

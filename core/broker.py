@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +15,7 @@ from aio_pika.abc import (
     AbstractExchange,
     AbstractIncomingMessage,
     AbstractQueue,
+    AbstractRobustChannel,
     AbstractRobustConnection,
 )
 
@@ -78,6 +79,7 @@ class Broker:
         self.max_retry_delay = max_retry_delay
         self._conn: AbstractRobustConnection | None = None
         self._pub_channel: AbstractChannel | None = None
+        self._peek_channel: AbstractRobustChannel | None = None  # for `ready`: asked often, so kept open
         self._exchange: AbstractExchange | None = None
         self._consumer_channels: list[AbstractChannel] = []
         self._queues: list[AbstractQueue] = []  # strong references: robust objects are tracked weakly
@@ -293,6 +295,20 @@ class Broker:
             await ch.close()
         return out
 
+    async def ready(self, queues: Collection[str]) -> int:
+        """Messages waiting in these work queues, not yet delivered to any consumer (passive declares on a channel
+        kept for it, not cached: a robust channel would answer a passive declare from its memory)."""
+        if self._conn is None:
+            raise TransientError("broker not connected")
+        if self._peek_channel is None or self._peek_channel.is_closed:
+            self._peek_channel = await self._conn.channel()
+        total = 0
+        for queue in queues:
+            name = self.name(QUEUES_BY_NAME[queue].name)
+            q = await self._peek_channel.declare_queue(name, passive=True, robust=False)
+            total += q.declaration_result.message_count or 0
+        return total
+
     async def purge(self, queue: str) -> None:
         """Drop every message waiting in a work queue (benchmarks)."""
         if self._conn is None:
@@ -457,6 +473,7 @@ class Broker:
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
+        self._peek_channel = None
 
 
 async def _quietly(step: Awaitable[Any]) -> None:

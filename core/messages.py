@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter
 
 from core import packing
 from core.errors import ContractError
@@ -83,19 +83,35 @@ class ReportParsed(Message):
     TYPE: ClassVar[str] = "report.parsed.v1"
     report: AbuseReport
     incident_lines: int = 0  # on the broker only: lines of incidents that follow this one (see encoding)
+    _body: bytes | None = PrivateAttr(default=None)  # encoded by the process that parsed it (see encoded_elsewhere)
+
+    @classmethod
+    def encoded_elsewhere(cls, head: bytes, body: bytes) -> ReportParsed:
+        """A report another process parsed and encoded (ingest.apart): `head` is this message without its
+        incidents, to read here; `body` (packed or not) is what `encoding` gives, as it came."""
+        message = cls.model_validate_json(head)
+        message.incident_lines = 0
+        message._body = body
+        return message
+
+    def head(self) -> ReportParsed:
+        """This message without its incidents: what `encoded_elsewhere` reads."""
+        return self.model_copy(update={"report": self.report.model_copy(update={"incidents": []})})
 
     def encoding(self) -> Steps[bytes]:
         """JSON; a report of more than `INCIDENTS_PER_LINE` incidents as lines, one per step: first this message
         with `incident_lines` set and no incidents, then its incidents `INCIDENTS_PER_LINE` per line (a JSON
         array each). A reader decodes a line per step too, so a 100,000-row report does not hold the event loop
         of the process writing or reading it for the second one whole document takes."""
+        if self._body is not None:
+            yield from ()
+            return self._body
         incidents = self.report.incidents
         if len(incidents) <= INCIDENTS_PER_LINE:
             return (yield from super().encoding())
         count = -(-len(incidents) // INCIDENTS_PER_LINE)
-        head = self.model_copy(
-            update={"incident_lines": count, "report": self.report.model_copy(update={"incidents": []})}
-        )
+        head = self.head()
+        head.incident_lines = count
         lines = [head.model_dump_json().encode()]
         for start in range(0, len(incidents), INCIDENTS_PER_LINE):
             yield

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -65,8 +65,10 @@ class PolicyWorker:
         publish: Publish,
         clock: Callable[[], datetime] = utcnow,
         resolver: Resolver | None = None,
+        upstream: Callable[[], Awaitable[int]] | None = None,
     ) -> None:
         self.engine = engine
+        self.upstream = upstream  # reports waiting in the broker for this worker (or for normalize, before it)
         self.settings = settings
         self.publish = publish
         self.clock = clock
@@ -115,9 +117,10 @@ class PolicyWorker:
     @asynccontextmanager
     async def _turn(self) -> AsyncIterator[None]:
         """A bulk report's next step: once no ordinary report has been decided or waiting for `BULK_GRACE` seconds
-        (the broker's next deliveries come right after the acks of a batch), or after `BULK_WAIT` seconds, so a
-        steady stream cannot starve it. A step forced that way waits longer after a long step (`BULK_SHARE`), so a
-        stream that keeps the worker busy keeps most of it; then, on SQLite, the writer lock."""
+        (the broker's next deliveries come right after the acks of a batch) and none waits in the broker
+        (`upstream`: a batch of a whole prefetch leaves more behind it), or after `BULK_WAIT` seconds, so a steady
+        stream cannot starve it. A step forced that way waits longer after a long step (`BULK_SHARE`), so a stream
+        that keeps the worker busy keeps most of it; then, on SQLite, the writer lock."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(BULK_WAIT, self._last_bulk_step * (1 - BULK_SHARE) / BULK_SHARE)
         while (left := deadline - loop.time()) > 0:
@@ -125,7 +128,9 @@ class PolicyWorker:
                 await asyncio.wait_for(self._quiet.wait(), left)
             idle = loop.time() - self._last_ordinary
             if self._quiet.is_set() and idle >= BULK_GRACE:
-                break
+                if not await self._upstream():
+                    break
+                idle = 0.0  # reports on their way: look again after a grace
             await asyncio.sleep(min(BULK_GRACE - idle, deadline - loop.time()) if self._quiet.is_set() else 0)
         async with self._writer if not self.parallel else nullcontext():
             started = loop.time()
@@ -133,6 +138,16 @@ class PolicyWorker:
                 yield
             finally:
                 self._last_bulk_step = loop.time() - started
+
+    async def _upstream(self) -> int:
+        """Reports waiting in the broker for this worker; 0 when not known (no broker given, or it did not answer)."""
+        if self.upstream is None:
+            return 0
+        try:
+            return await self.upstream()
+        except Exception as exc:  # a bulk step goes as it did without it: the forced wait still bounds its share
+            log.debug("policy.upstream_unknown", error=repr(exc))
+            return 0
 
     async def _batched(self, report: AbuseReport) -> list[str]:
         """Wait for the writer; whoever holds it decides what waits (up to `group_batch`, oldest first)."""

@@ -52,6 +52,23 @@ async def test_handler_success_acks_and_leaves_the_queues_idle(broker: Broker) -
     assert await counts(broker) == (0, 0, 0)
 
 
+async def test_ready_counts_what_waits_undelivered_each_time_it_is_asked(broker: Broker) -> None:
+    assert await broker.ready(("ingest.normalize", "policy.reports")) == 0
+    for n in range(3):
+        await broker.publish(parsed(f"r{n}"))
+    assert await broker.ready(("policy.reports",)) == 3
+    await broker.publish(parsed("r3"))  # asked again on the same channel: the broker's answer, not a remembered one
+    assert await broker.ready(("ingest.normalize", "policy.reports")) == 4
+    seen: list[str] = []
+
+    async def handler(message: Message) -> None:
+        seen.append(message.message_id)
+
+    await broker.consume("policy.reports", handler)
+    await broker.idle(timeout=10)
+    assert len(seen) == 4 and await broker.ready(("policy.reports",)) == 0
+
+
 async def _nonempty(value: list[str]) -> bool:
     return bool(value)
 

@@ -199,3 +199,35 @@ async def test_a_busy_worker_gives_forced_bulk_steps_a_bounded_share_of_its_time
     waited = await step(0.0)  # after a 0.1 s step: 0.4 s, so forced steps take at most BULK_SHARE of the time
     assert 0.1 * (1 - policy.consumer.BULK_SHARE) / policy.consumer.BULK_SHARE <= waited < 0.8
     assert 0.05 <= await step(0.0) < 0.3  # after a short step: BULK_WAIT again
+
+
+async def test_a_bulk_step_waits_while_reports_wait_in_the_broker_and_goes_when_none_does(
+    engine: AsyncEngine,  # noqa: F811
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(policy.consumer, "BULK_WAIT", 0.3)
+    waiting = [5]  # reports the broker holds for the worker; the worker itself is idle (a batch was just acked)
+    asked: list[float] = []
+    loop = asyncio.get_running_loop()
+
+    async def upstream() -> int:
+        asked.append(loop.time())
+        waiting[0] = max(0, waiting[0] - 1)  # they come, one per look
+        return waiting[0]
+
+    w = worker(engine, settings)
+    w.upstream = upstream
+    started = loop.time()
+    async with w._turn():
+        went = loop.time() - started
+    assert len(asked) == 5  # it looked until none waited, then went, before it would have been forced
+    assert 4 * policy.consumer.BULK_GRACE <= went < 0.3
+
+    async def unknown() -> int:
+        raise ConnectionError("broker away")
+
+    w.upstream = unknown  # a broker that does not answer: the step goes as it did without one
+    started = loop.time()
+    async with w._turn():
+        assert loop.time() - started < 0.3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 
 import pytest
@@ -96,3 +97,20 @@ async def test_a_bulk_body_is_decoded_in_steps_that_let_the_event_loop_run_other
     assert isinstance(got, ReportParsed) and len(got.report.incidents) == INCIDENTS_PER_LINE * 4
     assert ticks - before >= 4  # one turn of the other task per line at least
     assert at_once(decoding(body)) == got
+
+
+async def test_what_stepwise_work_made_stays_out_of_the_gc_scans_until_the_thaw() -> None:
+    import core.steps
+
+    core.steps._unfreeze()
+    body = ReportParsed(report_id="r", report=_bulk(INCIDENTS_PER_LINE * 3).report).to_bytes()
+    loop = asyncio.get_running_loop()
+    asked = loop.time()
+    got = await in_turns(decoding(body))
+    assert isinstance(got, ReportParsed) and len(got.report.incidents) == INCIDENTS_PER_LINE * 3
+    assert gc.get_freeze_count() > 0  # the incidents just made are frozen: no full collection rescans them
+    thaw = core.steps._thaw
+    assert thaw is not None and asked + core.steps.THAW_AFTER <= thaw.when() <= loop.time() + core.steps.THAW_AFTER
+    thaw.cancel()
+    core.steps._unfreeze()  # what the timer runs
+    assert gc.get_freeze_count() == 0 and core.steps._thaw is None

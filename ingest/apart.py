@@ -1,0 +1,83 @@
+"""A big mail parsed in a child process, so its seconds of CPU do not hold the GIL of the desk's own process."""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import sys
+import time
+
+import structlog
+from pydantic import BaseModel
+
+from core import packing
+from core.messages import ReportParsed, ReportReceived
+from core.report import ReportAuth
+from ingest.parse import parse_report
+
+log = structlog.get_logger("ingest.apart")
+BIG_MAIL = 1 << 20  # bytes of raw mail: a bigger one is parsed in a child process (a 100,000-row feed is 2.2 MB)
+AT_ONCE = 2  # children parsing at once per process (one per core here; each feed's may take hundreds of MB)
+_ERROR_TAIL = 500  # characters of the child's stderr kept in the error
+
+
+class _Request(BaseModel):
+    """What the child reads on its stdin: the mail as received, and its DKIM verdict (checked by the parent)."""
+
+    message: ReportReceived
+    auth: ReportAuth | None = None
+
+
+def parsed(request: bytes) -> bytes:
+    """The child's work: its stdout for a request (one line, the report without its incidents; then the whole
+    report.parsed.v1 body, packed when big as `Broker.publish` would)."""
+    asked = _Request.model_validate_json(request)
+    message = asked.message
+    report = parse_report(message.raw, envelope=message.envelope, report_id=message.report_id or "")
+    if asked.auth is not None:
+        report.auth = asked.auth
+    result = ReportParsed(report_id=report.report_id, report=report)
+    body = result.to_bytes()
+    return result.head().model_dump_json().encode() + b"\n" + (packing.pack(body) if packing.wanted(body) else body)
+
+
+async def parse_apart(message: ReportReceived, auth: ReportAuth | None) -> ReportParsed:
+    """Parse `message` in `python -m ingest.apart`; its result is published as the child encoded it.
+
+    A child that fails (a crash, killed for memory) raises RuntimeError naming its exit and its last words: the
+    broker retries the report, then keeps it in the dead letters. Cancelled (the handler's timeout, a stop): the
+    child is killed."""
+    started = time.monotonic()
+    request = _Request(message=message, auth=auth).model_dump_json().encode()
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ingest.apart",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await child.communicate(request)
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
+    head, newline, body = out.partition(b"\n")
+    if child.returncode != 0 or not newline:
+        words = err.decode("utf-8", "replace").strip()[-_ERROR_TAIL:]
+        raise RuntimeError(f"parsing in a child process failed (exit {child.returncode}): {words or 'no output'}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the largest child waited for, so far
+    log.info("normalize.parsed_apart", seconds=round(time.monotonic() - started, 2), children_peak_mb=round(peak))
+    return ReportParsed.encoded_elsewhere(head, body)
+
+
+def main() -> None:
+    """The child: a request on stdin, the result on stdout; anything printed or logged meanwhile goes to stderr."""
+    result = sys.stdout.buffer
+    sys.stdout = sys.stderr
+    result.write(parsed(sys.stdin.buffer.read()))
+
+
+if __name__ == "__main__":
+    main()
