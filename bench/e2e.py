@@ -280,7 +280,8 @@ def mixed(b: Bench, args: argparse.Namespace, out: list[str]) -> None:
 def _apart_peak(b: Bench) -> str:
     """The peak of the child processes that parsed big mails (ingest.apart): they have ended, so /proc has no
     figure of theirs; normalize logs the largest it waited for."""
-    logs = b.desk.log() if b.desk.proc is not None else (b.scratch / "normalize.log").read_text(errors="replace")
+    path = b.desk.workdir / "run.log" if b.desk.proc is not None else b.scratch / "normalize.log"
+    logs = path.read_text(errors="replace") if path.exists() else ""
     peaks = [int(m) for m in re.findall(r'"children_peak_mb": (\d+)', logs)]
     return f"; the child that parsed a big mail (ingest.apart) {max(peaks)} MB" if peaks else ""
 
