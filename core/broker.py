@@ -80,6 +80,7 @@ class Broker:
         self._conn: AbstractRobustConnection | None = None
         self._pub_channel: AbstractChannel | None = None
         self._peek_channel: AbstractRobustChannel | None = None  # for `ready`: asked often, so kept open
+        self._peek_lock = asyncio.Lock()
         self._exchange: AbstractExchange | None = None
         self._consumer_channels: list[AbstractChannel] = []
         self._queues: list[AbstractQueue] = []  # strong references: robust objects are tracked weakly
@@ -295,17 +296,18 @@ class Broker:
             await ch.close()
         return out
 
-    async def ready(self, queues: Collection[str]) -> int:
+    async def ready(self, queues: Collection[str], *, timeout: float = 5.0) -> int:
         """Messages waiting in these work queues, not yet delivered to any consumer (passive declares on a channel
         kept for it, not cached: a robust channel would answer a passive declare from its memory)."""
-        if self._conn is None:
+        if self._conn is None or not self.connected:
             raise TransientError("broker not connected")
-        if self._peek_channel is None or self._peek_channel.is_closed:
-            self._peek_channel = await self._conn.channel()
+        async with self._peek_lock:  # callers at once share one channel
+            if self._peek_channel is None or self._peek_channel.is_closed:
+                self._peek_channel = await self._conn.channel()
         total = 0
         for queue in queues:
             name = self.name(QUEUES_BY_NAME[queue].name)
-            q = await self._peek_channel.declare_queue(name, passive=True, robust=False)
+            q = await self._peek_channel.declare_queue(name, passive=True, robust=False, timeout=timeout)
             total += q.declaration_result.message_count or 0
         return total
 

@@ -55,7 +55,8 @@ class Message(BaseModel):
         return self.model_dump_json().encode()
 
     def to_bytes(self) -> bytes:
-        """The JSON body as published on the broker."""
+        """The body as published on the broker: JSON (gzip-packed when another process encoded it so, see
+        `ReportParsed.encoded_elsewhere`; the broker packs the others itself)."""
         return at_once(self.encoding())
 
 
@@ -88,15 +89,18 @@ class ReportParsed(Message):
     @classmethod
     def encoded_elsewhere(cls, head: bytes, body: bytes) -> ReportParsed:
         """A report another process parsed and encoded (ingest.apart): `head` is this message without its
-        incidents, to read here; `body` (packed or not) is what `encoding` gives, as it came."""
+        incidents, to read here; `body` (packed or not) is what `encoding` gives, as it came, whatever is changed
+        on the message afterwards (a copy keeps it too: nothing here changes one)."""
         message = cls.model_validate_json(head)
         message.incident_lines = 0
         message._body = body
         return message
 
     def head(self) -> ReportParsed:
-        """This message without its incidents: what `encoded_elsewhere` reads."""
-        return self.model_copy(update={"report": self.report.model_copy(update={"incidents": []})})
+        """This message without its incidents (nor a body encoded elsewhere): what `encoded_elsewhere` reads."""
+        head = self.model_copy(update={"report": self.report.model_copy(update={"incidents": []})})
+        head._body = None
+        return head
 
     def encoding(self) -> Steps[bytes]:
         """JSON; a report of more than `INCIDENTS_PER_LINE` incidents as lines, one per step: first this message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import resource
 import sys
 import time
@@ -13,7 +14,7 @@ from pydantic import BaseModel
 from core import packing
 from core.messages import ReportParsed, ReportReceived
 from core.report import ReportAuth
-from ingest.parse import parse_report
+from ingest.parse import parse_received
 
 log = structlog.get_logger("ingest.apart")
 BIG_MAIL = 1 << 20  # bytes of raw mail: a bigger one is parsed in a child process (a 100,000-row feed is 2.2 MB)
@@ -29,16 +30,15 @@ class _Request(BaseModel):
 
 
 def parsed(request: bytes) -> bytes:
-    """The child's work: its stdout for a request (one line, the report without its incidents; then the whole
-    report.parsed.v1 body, packed when big as `Broker.publish` would)."""
+    """The child's work: its stdout for a request. One line: the body's length in bytes, a space, the report
+    without its incidents; then the whole report.parsed.v1 body, packed when big as `Broker.publish` would."""
     asked = _Request.model_validate_json(request)
-    message = asked.message
-    report = parse_report(message.raw, envelope=message.envelope, report_id=message.report_id or "")
+    report = parse_received(asked.message)
     if asked.auth is not None:
         report.auth = asked.auth
     result = ReportParsed(report_id=report.report_id, report=report)
-    body = result.to_bytes()
-    return result.head().model_dump_json().encode() + b"\n" + (packing.pack(body) if packing.wanted(body) else body)
+    body = packing.pack(result.to_bytes())
+    return b"%d %s\n%s" % (len(body), result.head().model_dump_json().encode(), body)
 
 
 async def parse_apart(message: ReportReceived, auth: ReportAuth | None) -> ReportParsed:
@@ -63,20 +63,25 @@ async def parse_apart(message: ReportReceived, auth: ReportAuth | None) -> Repor
         if child.returncode is None:
             child.kill()
             await child.wait()
-    head, newline, body = out.partition(b"\n")
-    if child.returncode != 0 or not newline:
+    first, _, body = out.partition(b"\n")
+    length, _, head = first.partition(b" ")
+    if child.returncode != 0 or not length.isdigit() or int(length) != len(body):  # cut short: never published
         words = err.decode("utf-8", "replace").strip()[-_ERROR_TAIL:]
-        raise RuntimeError(f"parsing in a child process failed (exit {child.returncode}): {words or 'no output'}")
+        got = f"{len(out)} bytes of output" if child.returncode == 0 else words or "no output"
+        raise RuntimeError(f"parsing in a child process failed (exit {child.returncode}): {got}")
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the largest child waited for, so far
     log.info("normalize.parsed_apart", seconds=round(time.monotonic() - started, 2), children_peak_mb=round(peak))
     return ReportParsed.encoded_elsewhere(head, body)
 
 
 def main() -> None:
-    """The child: a request on stdin, the result on stdout; anything printed or logged meanwhile goes to stderr."""
-    result = sys.stdout.buffer
-    sys.stdout = sys.stderr
-    result.write(parsed(sys.stdin.buffer.read()))
+    """The child: a request on stdin, the result on stdout; anything printed or logged meanwhile, by Python or by
+    a library writing to the descriptor itself, goes to stderr."""
+    with os.fdopen(os.dup(1), "wb") as result:
+        os.dup2(2, 1)
+        sys.stdout = sys.stderr
+        result.write(parsed(sys.stdin.buffer.read()))
+        result.flush()  # a failed write is an exit status the parent sees, not a body cut short
 
 
 if __name__ == "__main__":

@@ -13,21 +13,22 @@ from core.report import AbuseReport
 from ingest.apart import AT_ONCE, BIG_MAIL, parse_apart
 from ingest.authenticate import TxtLookup, authenticate
 from ingest.bounces import as_bounce
-from ingest.parse import parse_report
+from ingest.parse import parse_received
 
 log = structlog.get_logger("ingest.normalize")
 
 
 def normalize(message: ReportReceived, dns_txt: TxtLookup | None) -> AbuseReport:
     """Parse the raw mail and, when a DNS lookup is given, verify its DKIM signatures (blocking: run in a thread)."""
-    report = parse_report(message.raw, envelope=message.envelope, report_id=message.report_id or "")
+    report = parse_received(message)
     if dns_txt is not None:
         report.auth = authenticate(message.raw, dns_txt)
     return report
 
 
 class NormalizeWorker:
-    """report.received.v1 → report.parsed.v1. The work runs in a worker thread so heartbeats keep flowing."""
+    """report.received.v1 → report.parsed.v1. The work runs in a worker thread (a big mail's in a child process),
+    so heartbeats keep flowing."""
 
     def __init__(
         self,

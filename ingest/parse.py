@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from core.messages import ReportReceived
 from core.report import AbuseReport, Envelope
 from ingest import indicators, notice, vocabulary
 from ingest.formats import (
@@ -45,6 +46,11 @@ FAMILIES: tuple[Callable[[mime.Part, MailMeta], Draft | None], ...] = (
     shadowserver.parse,
     providers.parse,
 )
+
+
+def parse_received(message: ReportReceived) -> AbuseReport:
+    """`parse_report` of a mail as the listener took it (its envelope and report id)."""
+    return parse_report(message.raw, envelope=message.envelope, report_id=message.report_id or "")
 
 
 def parse_report(raw: bytes, *, envelope: Envelope | None = None, report_id: str = "") -> AbuseReport:

@@ -36,6 +36,7 @@ BULK_TURN = 10  # customers of a bulk report per transaction (an ordinary report
 BULK_WAIT = 1.0  # seconds a bulk report's next step waits for ordinary reports to be decided, at most
 BULK_GRACE = 0.02  # seconds without an ordinary report before a bulk report's step goes
 BULK_SHARE = 0.2  # of a worker that ordinary reports keep busy, at most this share goes to forced bulk steps
+UPSTREAM_TIMEOUT = 0.1  # seconds the broker may take to say how many reports wait; then it is not known
 
 
 @dataclass
@@ -117,20 +118,25 @@ class PolicyWorker:
     @asynccontextmanager
     async def _turn(self) -> AsyncIterator[None]:
         """A bulk report's next step: once no ordinary report has been decided or waiting for `BULK_GRACE` seconds
-        (the broker's next deliveries come right after the acks of a batch) and none waits in the broker
-        (`upstream`: a batch of a whole prefetch leaves more behind it), or after `BULK_WAIT` seconds, so a steady
-        stream cannot starve it. A step forced that way waits longer after a long step (`BULK_SHARE`), so a stream
-        that keeps the worker busy keeps most of it; then, on SQLite, the writer lock."""
+        (the broker's next deliveries come right after the acks of a batch) and none is on its way from the
+        broker (`upstream`: a batch of a whole prefetch leaves more behind it; a count that did not fall in a grace
+        is of reports that cannot come now, normalize away or the prefetch full), or after `BULK_WAIT` seconds, so
+        a steady stream cannot starve it. A step forced that way waits longer after a long step (`BULK_SHARE`), so
+        a stream that keeps the worker busy keeps most of it; then, on SQLite, the writer lock."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(BULK_WAIT, self._last_bulk_step * (1 - BULK_SHARE) / BULK_SHARE)
+        before: int | None = None  # reports the broker held at the last look
         while (left := deadline - loop.time()) > 0:
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._quiet.wait(), left)
             idle = loop.time() - self._last_ordinary
             if self._quiet.is_set() and idle >= BULK_GRACE:
-                if not await self._upstream():
+                waiting = await self._upstream()
+                if not waiting or (before is not None and waiting >= before):
                     break
-                idle = 0.0  # reports on their way: look again after a grace
+                before, idle = waiting, 0.0  # on their way: look again after a grace
+            else:
+                before = None  # the worker has had reports since: the next look starts over
             await asyncio.sleep(min(BULK_GRACE - idle, deadline - loop.time()) if self._quiet.is_set() else 0)
         async with self._writer if not self.parallel else nullcontext():
             started = loop.time()
@@ -140,11 +146,12 @@ class PolicyWorker:
                 self._last_bulk_step = loop.time() - started
 
     async def _upstream(self) -> int:
-        """Reports waiting in the broker for this worker; 0 when not known (no broker given, or it did not answer)."""
+        """Reports waiting in the broker for this worker; 0 when not known (no broker given, or it did not answer
+        within `UPSTREAM_TIMEOUT`: a broker away does not hold a bulk step past its deadline)."""
         if self.upstream is None:
             return 0
         try:
-            return await self.upstream()
+            return await asyncio.wait_for(self.upstream(), UPSTREAM_TIMEOUT)
         except Exception as exc:  # a bulk step goes as it did without it: the forced wait still bounds its share
             log.debug("policy.upstream_unknown", error=repr(exc))
             return 0

@@ -224,10 +224,26 @@ async def test_a_bulk_step_waits_while_reports_wait_in_the_broker_and_goes_when_
     assert len(asked) == 5  # it looked until none waited, then went, before it would have been forced
     assert 4 * policy.consumer.BULK_GRACE <= went < 0.3
 
+    async def stuck() -> int:
+        asked.append(loop.time())
+        return 7  # reports that cannot come now (normalize away, or the prefetch full of bulk reports)
+
+    asked.clear()
+    w.upstream = stuck
+    started = loop.time()
+    async with w._turn():
+        went = loop.time() - started
+    assert len(asked) == 2 and went < 0.3  # a count that did not fall in a grace does not hold the step
+
     async def unknown() -> int:
         raise ConnectionError("broker away")
 
-    w.upstream = unknown  # a broker that does not answer: the step goes as it did without one
-    started = loop.time()
-    async with w._turn():
-        assert loop.time() - started < 0.3
+    async def hanging() -> int:
+        await asyncio.Event().wait()  # a broker that never answers (a robust channel waiting for its reconnect)
+        return 0
+
+    for away in (unknown, hanging):  # the step goes as it did without one, before it would have been forced
+        w.upstream = away
+        started = loop.time()
+        async with w._turn():
+            assert loop.time() - started < 0.3

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +19,7 @@ from core.report import Envelope, ReportAuth
 from ingest.apart import parse_apart
 from ingest.authenticate import pinned_lookup
 from ingest.normalize import NormalizeWorker
+from ingest.parse import parse_received
 from tests.dkimkey import dns_name, sign, txt_record
 from tests.unit.test_parse_incidents import HEADER, _rows, _shadowserver_mail
 
@@ -81,6 +84,41 @@ async def test_a_child_that_fails_is_an_error_naming_its_exit(monkeypatch: pytes
     monkeypatch.setattr(sys, "executable", "/bin/false")  # a child that dies at once, saying nothing
     with pytest.raises(RuntimeError, match=r"child process failed \(exit 1\): no output"):
         await parse_apart(_received(b"From: a@b.example\n\nhello\n"), None)
+
+
+def _child(tmp_path: Path, script: str) -> str:
+    path = tmp_path / "child.sh"
+    path.write_text(f"#!/bin/sh\n{script}\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+async def test_a_body_cut_short_is_an_error_not_a_report(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    head = ReportParsed(report_id="r", report=parse_received(_received(b"x"))).head()
+    cut = _child(tmp_path, f"cat >/dev/null; printf '%s' '100 {head.model_dump_json()}\nshort'")
+    monkeypatch.setattr(sys, "executable", cut)  # exit 0, but 5 bytes of the 100 announced
+    with pytest.raises(RuntimeError, match=r"exit 0\): \d+ bytes of output"):
+        await parse_apart(_received(b"From: a@b.example\n\nhello\n"), None)
+
+
+async def test_a_cancelled_parse_kills_its_child(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    started: list[asyncio.subprocess.Process] = []
+    running = asyncio.Event()
+    spawn = asyncio.create_subprocess_exec
+
+    async def watched(*args: Any, **kwargs: Any) -> asyncio.subprocess.Process:
+        started.append(await spawn(*args, **kwargs))
+        running.set()
+        return started[-1]
+
+    monkeypatch.setattr(sys, "executable", _child(tmp_path, "exec sleep 60"))
+    monkeypatch.setattr(asyncio, "create_subprocess_exec", watched)
+    task = asyncio.ensure_future(parse_apart(_received(b"From: a@b.example\n\nhello\n"), None))
+    await running.wait()
+    task.cancel()  # the handler's timeout, or a stop
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert started[0].returncode == -9  # killed and waited for: no child left behind
 
 
 async def test_big_mails_delivered_at_once_start_no_more_children_than_at_once(monkeypatch: pytest.MonkeyPatch) -> None:

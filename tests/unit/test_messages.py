@@ -114,3 +114,24 @@ async def test_what_stepwise_work_made_stays_out_of_the_gc_scans_until_the_thaw(
     thaw.cancel()
     core.steps._unfreeze()  # what the timer runs
     assert gc.get_freeze_count() == 0 and core.steps._thaw is None
+
+
+async def test_cyclic_garbage_frozen_with_stepwise_work_is_collected_at_the_thaw() -> None:
+    import weakref
+
+    import core.steps
+
+    class Node:
+        def __init__(self) -> None:
+            self.me = self  # a cycle: only the cyclic GC frees it
+
+    node = Node()
+    gone = weakref.ref(node)
+    await in_turns(decoding(_bulk(INCIDENTS_PER_LINE * 2).to_bytes()))
+    del node
+    gc.collect()
+    assert gone() is not None  # frozen: no collection sees it, a full one included
+    if core.steps._thaw is not None:
+        core.steps._thaw.cancel()
+    core.steps._unfreeze()  # what the timer runs
+    assert gone() is None
