@@ -51,6 +51,7 @@ async def parse_apart(message: ReportReceived, auth: ReportAuth | None) -> Repor
     request = _Request(message=message, auth=auth).model_dump_json().encode()
     child = await asyncio.create_subprocess_exec(
         sys.executable,
+        "-P",  # not the working directory first on its path: the child runs the code this process runs
         "-m",
         "ingest.apart",
         stdin=asyncio.subprocess.PIPE,

@@ -144,3 +144,13 @@ async def test_big_mails_delivered_at_once_start_no_more_children_than_at_once(m
     mails = [f"From: a@b.example\nSubject: {n}\n\nhttp://198.51.100.{n}/x is phishing\n".encode() for n in range(5)]
     await asyncio.gather(*(worker.handle(_received(raw)) for raw in mails))
     assert peak[0] == ingest.apart.AT_ONCE and len(published) == 5
+
+
+async def test_the_child_runs_our_code_whatever_the_working_directory_holds(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "ingest").mkdir()
+    (tmp_path / "ingest" / "__init__.py").write_text('raise SystemExit("another checkout\'s ingest")\n')
+    monkeypatch.chdir(tmp_path)  # `abuse-desk run` started inside some other checkout
+    parsed = await parse_apart(_received(b"From: a@b.example\n\nhttp://198.51.100.9/x is phishing\n"), None)
+    assert parsed.report.source_ips == ["198.51.100.9"]
