@@ -213,10 +213,8 @@ async def replay(
         async with engine.begin() as conn:  # marked first: a copy that dies again at once finds its row "replayed"
             step = chosen[start : start + batch]
             rows = (
-                (await conn.execute(select(dead_letters).where(dead_letters.c.id.in_(step), _chosen(None, None))))
-                .mappings()
-                .all()
-            )
+                await conn.execute(select(dead_letters).where(dead_letters.c.id.in_(step), _chosen(None, None)))
+            ).mappings().all()
             await conn.execute(
                 update(dead_letters)
                 .where(dead_letters.c.id.in_([r["id"] for r in rows]))
@@ -227,10 +225,7 @@ async def replay(
             headers["replayed"] = int(headers.get("replayed", 0) or 0) + 1
             try:
                 await broker.publish_to_queue(
-                    row["queue"],
-                    row["body"],
-                    message_id=row["message_id"] or "",
-                    type=row["type"] or "",
+                    row["queue"], row["body"], message_id=row["message_id"] or "", type=row["type"] or "",
                     headers=headers,
                 )
             except Exception:

@@ -120,7 +120,9 @@ async def check(conn: AsyncConnection, name: str, secret: str) -> dict[str, Any]
 async def token_operator(conn: AsyncConnection, token: str) -> dict[str, Any] | None:
     """The enabled operator whose personal token this is (API calls with `Authorization: Bearer`)."""
     rows = (
-        await conn.execute(select(operators).where(operators.c.secret_kind == "token", operators.c.disabled.is_(False)))
+        await conn.execute(
+            select(operators).where(operators.c.secret_kind == "token", operators.c.disabled.is_(False))
+        )
     ).mappings()
     for row in rows:
         try:
@@ -183,10 +185,8 @@ async def session(conn: AsyncConnection, session_id: str, now: datetime) -> Sess
     if not session_id:
         return None
     row = (
-        (await conn.execute(select(web_sessions).where(web_sessions.c.id_hash == _digest(session_id))))
-        .mappings()
-        .first()
-    )
+        await conn.execute(select(web_sessions).where(web_sessions.c.id_hash == _digest(session_id)))
+    ).mappings().first()
     if row is None or row["expires_at"] <= now:
         return None
     if row["operator"] == BOOTSTRAP:

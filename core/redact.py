@@ -150,6 +150,7 @@ def _name_words(names: Iterable[str], addresses: Iterable[str] = ()) -> set[str]
     }
 
 
+
 class _Redactor:
     """One identity and one keep list, applied to any number of strings."""
 
@@ -242,3 +243,5 @@ def _in_address_domain(text: str, pos: int) -> bool:
     while i > 0 and pos - i < 255 and (text[i - 1].isalnum() or text[i - 1] in ".-_"):
         i -= 1
     return i > 0 and text[i - 1] == "@"
+
+

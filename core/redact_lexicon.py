@@ -46,20 +46,12 @@ ATTRIBUTION_END_RE = re.compile(
     r"^(?P<q>" + QUOTE + r")(?P<body>[^\n]{1,400}?)[ \t]+" + VERBS + r"[ \t]*:[ \t]*$", re.I
 )
 ATTRIBUTION_MID_RE = re.compile(
-    r"^(?P<q>"
-    + QUOTE
-    + r")(?P<pre>"
-    + INTRO
-    + r"[ \t][^\n]{1,200}?)[ \t]"
-    + VERBS
+    r"^(?P<q>" + QUOTE + r")(?P<pre>" + INTRO + r"[ \t][^\n]{1,200}?)[ \t]" + VERBS
     + r"[ \t]+(?P<person>[^\n]{1,200}?)[ \t]*:[ \t]*$",
     re.I,
 )
 ATTRIBUTION_POST_RE = re.compile(
-    r"^(?P<q>"
-    + QUOTE
-    + r")(?P<person>[^\n]{1,200}?)[ \t]"
-    + VERBS
+    r"^(?P<q>" + QUOTE + r")(?P<person>[^\n]{1,200}?)[ \t]" + VERBS
     + r"[ \t]+(?P<post>(?:am|on|le|el|den)[ \t][^\n]{1,120}?)[ \t]*:[ \t]*$",
     re.I,
 )
@@ -99,11 +91,8 @@ _CAP = r"[A-ZÀ-ÖØ-Þ][\w'’.-]*"
 SIGNOFF_RE = re.compile(
     r"^(?i:" + _SIGNOFFS + r")\b[ \t]*[,.!:]*[ \t]*(?:" + _CAP + r"(?:[ \t]+" + _CAP + r"){0,4}[ \t]*[,.]?)?[ \t]*$"
 )
-ANY_SIGNOFF_RE = re.compile(
-    r"^[> \t]*(?:--[ \t]*\r?$|(?i:" + _SIGNOFFS + r"|veuillez|je vous prie|nous vous prions"
-    r"|recevez|dans l'attente|reciba|sin otro)\b)",
-    re.M,
-)
+ANY_SIGNOFF_RE = re.compile(r"^[> \t]*(?:--[ \t]*\r?$|(?i:" + _SIGNOFFS + r"|veuillez|je vous prie|nous vous prions"
+                            r"|recevez|dans l'attente|reciba|sin otro)\b)", re.M)
 SIGNOFF_LONG_RE = re.compile(
     r"^(?:veuillez agréer|je vous prie d'agréer|nous vous prions d'agréer|recevez, |dans l'attente de votre"
     r"|reciba un cordial|sin otro particular)",
@@ -188,102 +177,18 @@ NOT_NAME_WORDS = frozenset(
 # Words (lower case) one of which a text must hold before a pass's patterns are tried on it: a fast `in`.
 VERB_HINTS = ("wrote", "written", "crit", "escribi", "escrito", "schrieb")
 SIGNOFF_HINTS = (
-    "--",
-    "regards",
-    "cheers",
-    "thank",
-    "sincerely",
-    "yours",
-    "respectfully",
-    "best",
-    "wishes",
-    "cordial",
-    "bien à",
-    "salutations",
-    "merci",
-    "bonne journ",
-    "amicalement",
-    "veuillez",
-    "vous prie",
-    "recevez",
-    "dans l'attente",
-    "grüße",
-    "grüsse",
-    "gruß",
-    "mfg",
-    "dank",
-    "saludo",
-    "atentamente",
-    "gracias",
-    "abrazo",
-    "reciba",
-    "sin otro",
+    "--", "regards", "cheers", "thank", "sincerely", "yours", "respectfully", "best", "wishes", "cordial", "bien à",
+    "salutations", "merci", "bonne journ", "amicalement", "veuillez", "vous prie", "recevez", "dans l'attente",
+    "grüße", "grüsse", "gruß", "mfg", "dank", "saludo", "atentamente", "gracias", "abrazo", "reciba", "sin otro",
 )
 STREET_HINTS = (
-    (
-        "rue",
-        "av",
-        "bd",
-        "boulevard",
-        "place",
-        "all",
-        "impasse",
-        "chemin",
-        "quai",
-        "route",
-        "rte",
-        "cours",
-        "square",
-        "passage",
-        "faubourg",
-        "sentier",
-        "villa",
-        "cité",
-        "lieu-dit",
-        "résidence",
-    ),
-    (
-        "st",
-        "rd",
-        "road",
-        "ave",
-        "lane",
-        "ln",
-        "dr",
-        "blvd",
-        "way",
-        "court",
-        "ct",
-        "pl",
-        "terrace",
-        "close",
-        "crescent",
-        "sq",
-        "highway",
-        "hwy",
-        "parkway",
-        "mews",
-        "row",
-        "gardens",
-        "grove",
-        "hill",
-    ),
+    ("rue", "av", "bd", "boulevard", "place", "all", "impasse", "chemin", "quai", "route", "rte", "cours", "square",
+     "passage", "faubourg", "sentier", "villa", "cité", "lieu-dit", "résidence"),
+    ("st", "rd", "road", "ave", "lane", "ln", "dr", "blvd", "way", "court", "ct", "pl", "terrace", "close",
+     "crescent", "sq", "highway", "hwy", "parkway", "mews", "row", "gardens", "grove", "hill"),
     ("str", "weg", "gasse", "platz", "allee", "ring", "damm", "ufer", "chaussee", "steig", "pfad"),
-    (
-        "calle",
-        "c/",
-        "av",
-        "plaza",
-        "pza",
-        "paseo",
-        "carrer",
-        "camino",
-        "carretera",
-        "ronda",
-        "traves",
-        "glorieta",
-        "rambla",
-    ),
+    ("calle", "c/", "av", "plaza", "pza", "paseo", "carrer", "camino", "carretera", "ronda", "traves", "glorieta",
+     "rambla"),
 )
 US_ZIP_HINT_RE = re.compile(r",[ \t][A-Z]{2}[ \t]\d{5}")
 

@@ -75,11 +75,8 @@ def _is_phone(candidate: str, labeled: bool) -> bool:
         return False
     if lx.US_PHONE_RE.fullmatch(candidate) and _valid(candidate, "US"):
         return True
-    return (
-        digits[0] in "6789"
-        and len(digits) == 9
-        and len(re.findall(r"[ .\-]", candidate)) >= 2
-        and _valid(candidate, "ES")
+    return digits[0] in "6789" and len(digits) == 9 and len(re.findall(r"[ .\-]", candidate)) >= 2 and _valid(
+        candidate, "ES"
     )
 
 
@@ -109,11 +106,10 @@ def postal(text: str) -> str:
         quote, body = split_quote(line)
         cr = "\r" if body.endswith("\r") else ""
         body = body[:-1] if cr else body
-        if (
-            body.strip()
-            and len(body) <= 500
-            and (lx.POSTCODE_CITY_RE.match(body) or any(r.search(body) for r in lx.STREET_RES))
+        if body.strip() and len(body) <= 500 and (
+            lx.POSTCODE_CITY_RE.match(body) or any(r.search(body) for r in lx.STREET_RES)
         ):
             line = quote + wipe(body.strip()) + cr
         lines[n] = line
     return "\n".join(lines)
+

@@ -46,6 +46,7 @@ def field_end(lines: list[str], i: int, quote: str) -> int:
     return j
 
 
+
 class Masks:
     """Text hidden behind private-use characters while the passes run, put back at the end."""
 
@@ -75,6 +76,7 @@ class Masks:
         for c in digits:
             n = n * 256 + ord(c) - lx.MASK_BASE
         return self.saved[n] if n < len(self.saved) else ""
+
 
 
 def wipe(segment: str) -> str:
@@ -132,7 +134,7 @@ def _quoted_header(lines: list[str], j: int, quote: str) -> bool:
 
 
 def attributions(text: str, found: set[str]) -> str:
-    """ "On <date>, <person> wrote:" and its FR/DE/ES forms: the person wiped, the date kept."""
+    """"On <date>, <person> wrote:" and its FR/DE/ES forms: the person wiped, the date kept."""
     if not lx.holds(text.lower(), lx.VERB_HINTS):
         return text
     lines, out, i = text.split("\n"), [], 0
@@ -189,7 +191,9 @@ def _date_prefix(body: str, pos: int) -> tuple[int, bool]:
     dated = False
     for m in lx.DATE_TOKEN_RE.finditer(body, pos):
         tok = m.group(1).strip("().").lower()
-        if m.start() != pos or not (tok in (",", "") or tok in lx.DATE_WORDS or _DATE_NUMBER_RE.fullmatch(tok)):
+        if m.start() != pos or not (
+            tok in (",", "") or tok in lx.DATE_WORDS or _DATE_NUMBER_RE.fullmatch(tok)
+        ):
             break
         pos, dated = m.end(), dated or any(c.isdigit() for c in tok)
     return pos, dated
@@ -244,3 +248,5 @@ def _ends_signature(line: str) -> bool:
         return True
     m = lx.HEADER_RE.match(line)
     return m is not None and (m["name"].lower() in lx.MAIL_HEADER_NAMES or m["name"].lower().startswith("x-"))
+
+

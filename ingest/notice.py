@@ -110,7 +110,6 @@ _ORDER = re.compile(
     r"|providencia judicial"
 )
 
-
 def elements(report: AbuseReport, text: str, own: str | None = None) -> NoticeElements:
     """The notice elements found in the report's fields and in the notifier's text.
 

@@ -37,10 +37,8 @@ class _AdminPages:
         stats = await self.rt.broker.stats()
         async with self.rt.engine.connect() as conn:
             kept = await deadletters.waiting(conn)
-        shown = [
-            {"queue": s.queue, "messages": s.messages, "consumers": s.consumers, "dead": s.dead + kept.get(s.queue, 0)}
-            for s in stats
-        ]
+        shown = [{"queue": s.queue, "messages": s.messages, "consumers": s.consumers,
+                  "dead": s.dead + kept.get(s.queue, 0)} for s in stats]
         return self.page("queues.html.j2", signed, stats=shown)
 
     async def dead(self, request: Request, signed: Signed) -> Response:
@@ -83,16 +81,8 @@ class _AdminPages:
         async with self.rt.engine.connect() as conn:
             found = await operators.list_all(conn)
         created = request.query_params.get("created", "")
-        return self.page(
-            "operators.html.j2",
-            signed,
-            code=code,
-            operators=found,
-            error=error,
-            created=created,
-            token="",
-            roles=operators.ROLES,
-        )
+        return self.page("operators.html.j2", signed, code=code, operators=found, error=error, created=created,
+                         token="", roles=operators.ROLES)
 
     async def operator_add(self, request: Request, signed: Signed) -> Response:
         form = await request.form()
@@ -108,15 +98,8 @@ class _AdminPages:
         if kind == "token":  # shown once, here; only its hash is kept
             async with self.rt.engine.connect() as conn:
                 found = await operators.list_all(conn)
-            return self.page(
-                "operators.html.j2",
-                signed,
-                operators=found,
-                error="",
-                created=name,
-                token=secret,
-                roles=operators.ROLES,
-            )
+            return self.page("operators.html.j2", signed, operators=found, error="", created=name, token=secret,
+                             roles=operators.ROLES)
         return RedirectResponse(f"/operators?created={quote(name)}", status_code=303)
 
     async def operator_disable(self, request: Request, signed: Signed) -> Response:

@@ -132,17 +132,8 @@ class _OpsPages:
             return self.page("missing.html.j2", signed, code=400, what=f"such filter: {exc}")
         pages = max(1, -(-total // PAGE_SIZE))
         return self.page(
-            "cases.html.j2",
-            signed,
-            cases=rows,
-            total=total,
-            counts=counts,
-            filters=filters,
-            needs_me=needs_me,
-            page=number,
-            pages=pages,
-            query=dict(q),
-            now=now,
+            "cases.html.j2", signed, cases=rows, total=total, counts=counts, filters=filters, needs_me=needs_me,
+            page=number, pages=pages, query=dict(q), now=now,
         )
 
     async def case_detail(self, request: Request, signed: Signed, *, error: str = "", code: int = 200) -> Response:
@@ -170,13 +161,8 @@ class _OpsPages:
                     self.rt.engine, case_id, action, note, customer_text, self.rt.settings, now, actor=signed.name
                 )
                 return self.page(
-                    "preview.html.j2",
-                    signed,
-                    case_id=case_id,
-                    action=action,
-                    note=note,
-                    customer_text=customer_text,
-                    preview=shown,
+                    "preview.html.j2", signed, case_id=case_id, action=action, note=note,
+                    customer_text=customer_text, preview=shown,
                 )
             async with self.rt.engine.begin() as conn:
                 await apply(conn, case_id, action, note, customer_text, self.rt.settings, now, actor=signed.name)

@@ -44,15 +44,8 @@ async def apply(
 
 
 async def preview(
-    engine: AsyncEngine,
-    case_id: str,
-    action: str,
-    note: str,
-    customer_text: str,
-    settings: Settings,
-    now: datetime,
-    *,
-    actor: str,
+    engine: AsyncEngine, case_id: str, action: str, note: str, customer_text: str, settings: Settings, now: datetime,
+    *, actor: str,
 ) -> dict[str, Any]:
     """Run the action in a transaction that is rolled back: the status it leads to, what it stops, the mails."""
     async with engine.connect() as conn:
