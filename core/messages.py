@@ -92,7 +92,6 @@ class ReportParsed(Message):
         incidents, to read here; `body` (packed or not) is what `encoding` gives, as it came, whatever is changed
         on the message afterwards (a copy keeps it too: nothing here changes one)."""
         message = cls.model_validate_json(head)
-        message.incident_lines = 0
         message._body = body
         return message
 

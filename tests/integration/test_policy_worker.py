@@ -39,6 +39,16 @@ async def deliver(w: PolicyWorker, reports: list[AbuseReport]) -> list[BaseExcep
     return [r if isinstance(r, BaseException) else None for r in results]
 
 
+async def turn_waited(w: PolicyWorker, took: float = 0.0) -> float:
+    """Seconds a bulk step waited for its turn; the step itself takes `took` seconds."""
+    loop = asyncio.get_running_loop()
+    asked = loop.time()
+    async with w._turn():
+        waited = loop.time() - asked
+        await asyncio.sleep(took)
+    return waited
+
+
 async def count(eng: AsyncEngine, query: Any) -> int:
     async with eng.connect() as conn:
         return int(await conn.scalar(query) or 0)
@@ -184,15 +194,9 @@ async def test_a_busy_worker_gives_forced_bulk_steps_a_bounded_share_of_its_time
     w = worker(engine, settings)
     w._ordinary = 1  # a stream of ordinary reports that never leaves the worker idle
     w._quiet.clear()
-    loop = asyncio.get_running_loop()
 
     async def step(took: float) -> float:
-        """Seconds the bulk step waited for its turn; the step itself takes `took` seconds."""
-        asked = loop.time()
-        async with w._turn():
-            waited = loop.time() - asked
-            await asyncio.sleep(took)
-        return waited
+        return await turn_waited(w, took)
 
     assert 0.05 <= await step(0.1) < 0.3  # after no step: forced after BULK_WAIT
     assert w._last_bulk_step == pytest.approx(0.1, abs=0.05)
@@ -218,9 +222,7 @@ async def test_a_bulk_step_waits_while_reports_wait_in_the_broker_and_goes_when_
 
     w = worker(engine, settings)
     w.upstream = upstream
-    started = loop.time()
-    async with w._turn():
-        went = loop.time() - started
+    went = await turn_waited(w)
     assert len(asked) == 5  # it looked until none waited, then went, before it would have been forced
     assert 4 * policy.consumer.BULK_GRACE <= went < 0.3
 
@@ -230,9 +232,7 @@ async def test_a_bulk_step_waits_while_reports_wait_in_the_broker_and_goes_when_
 
     asked.clear()
     w.upstream = stuck
-    started = loop.time()
-    async with w._turn():
-        went = loop.time() - started
+    went = await turn_waited(w)
     assert len(asked) == 2 and went < 0.3  # a count that did not fall in a grace does not hold the step
 
     async def unknown() -> int:
@@ -244,6 +244,4 @@ async def test_a_bulk_step_waits_while_reports_wait_in_the_broker_and_goes_when_
 
     for away in (unknown, hanging):  # the step goes as it did without one, before it would have been forced
         w.upstream = away
-        started = loop.time()
-        async with w._turn():
-            assert loop.time() - started < 0.3
+        assert await turn_waited(w) < 0.3
